@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { UsageError } from "./errors.js";
+import { registryUsage, runRegistry } from "./registry.js";
+import { runServe, serveUsage } from "./serve.js";
+
+const commands: Record<string, (argv: readonly string[]) => Promise<void>> = {
+  serve: runServe,
+  registry: runRegistry,
+};
+
+const usage = ["usage:", `  ${serveUsage}`, `  ${registryUsage}`].join("\n");
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "help" || command === "--help") {
+    process.stdout.write(`${usage}\n`);
+    return;
+  }
+  const run = commands[command];
+  if (!run) throw new UsageError(`unknown command "${command}"\n${usage}`);
+  await run(rest);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`portcullis: ${error.message}\n`);
+    process.exit(error.exitCode);
+  }
+  process.stderr.write(`portcullis: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

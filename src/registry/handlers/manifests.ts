@@ -1,0 +1,43 @@
+import { RegistryError } from "../errors.js";
+import { readSmallBody, sendEmpty } from "../http.js";
+import { maxManifestBytes } from "../manifest.js";
+import { parseReference, type ManifestStore } from "../manifest-store.js";
+import { checkRepositoryName } from "../names.js";
+import type { Handler } from "./types.js";
+
+const tooLarge = () =>
+  new RegistryError("MANIFEST_INVALID", "manifest is larger than the 4 MiB limit", { limit: maxManifestBytes }, 413);
+
+export function createManifestHandlers(manifests: ManifestStore): Record<"get" | "put" | "delete", Handler> {
+  return {
+    async get({ req, res }, params) {
+      const name = checkRepositoryName(params.name);
+      const manifest = await manifests.get(name, parseReference(params.reference));
+      res.writeHead(200, {
+        "Content-Type": manifest.mediaType,
+        "Content-Length": manifest.content.length,
+        "Docker-Content-Digest": manifest.digest.text,
+        ETag: `"${manifest.digest.text}"`,
+      });
+      res.end(req.method === "HEAD" ? undefined : manifest.content);
+    },
+
+    async put({ req, res }, params) {
+      const name = checkRepositoryName(params.name);
+      const reference = parseReference(params.reference);
+      const content = await readSmallBody(req, maxManifestBytes, tooLarge);
+      const { digest, manifest } = await manifests.put(name, reference, content, req.headers["content-type"]);
+      sendEmpty(res, 201, {
+        Location: `/v2/${name}/manifests/${digest.text}`,
+        "Docker-Content-Digest": digest.text,
+        ...(manifest.subject ? { "OCI-Subject": manifest.subject.digest } : {}),
+      });
+    },
+
+    async delete({ res }, params) {
+      const name = checkRepositoryName(params.name);
+      await manifests.delete(name, parseReference(params.reference));
+      sendEmpty(res, 202);
+    },
+  };
+}

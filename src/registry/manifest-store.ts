@@ -1,0 +1,130 @@
+import { readLink, type BlobStore } from "./blob-store.js";
+import { digestOf, looksLikeDigest, parseDigest, type Digest } from "./digest.js";
+import { manifestUnknown, nameUnknown, RegistryError } from "./errors.js";
+import { parseManifest, storedMediaType, type ParsedManifest } from "./manifest.js";
+import { checkTag } from "./names.js";
+import type { StorageDriver } from "./storage/driver.js";
+import { layout } from "./storage/layout.js";
+
+export interface StoredManifest {
+  digest: Digest;
+  content: Buffer;
+  mediaType: string;
+}
+
+export type Reference = { tag: string } | { digest: Digest };
+
+export function parseReference(reference: string): Reference {
+  return looksLikeDigest(reference) ? { digest: parseDigest(reference) } : { tag: checkTag(reference) };
+}
+
+/** Manifests (stored as blobs, reached through `_manifests/revisions`) and the tags that point at them. */
+export function createManifestStore(storage: StorageDriver, blobs: BlobStore) {
+  async function hasRevision(name: string, digest: Digest): Promise<boolean> {
+    const link = await readLink(storage, layout.revisionLink(name, digest));
+    return link?.text === digest.text && (await blobs.exists(digest));
+  }
+
+  async function resolveTag(name: string, tag: string): Promise<Digest | undefined> {
+    return readLink(storage, layout.tagCurrentLink(name, tag));
+  }
+
+  async function resolve(name: string, reference: Reference): Promise<Digest> {
+    const digest = "tag" in reference ? await resolveTag(name, reference.tag) : reference.digest;
+    if (!digest || !(await hasRevision(name, digest))) {
+      throw manifestUnknown("tag" in reference ? reference.tag : reference.digest.text);
+    }
+    return digest;
+  }
+
+  async function checkReferences(name: string, manifest: ParsedManifest): Promise<void> {
+    for (const digest of manifest.blobs) {
+      if (!(await blobs.stat(name, digest))) {
+        throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown to this repository", {
+          digest: digest.text,
+        });
+      }
+    }
+    for (const digest of manifest.manifests) {
+      if (!(await hasRevision(name, digest))) {
+        throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "index references a manifest unknown to this repository", {
+          digest: digest.text,
+        });
+      }
+    }
+  }
+
+  async function tags(name: string): Promise<string[]> {
+    if (!(await storage.stat(layout.repository(name)))) throw nameUnknown(name);
+    return storage.list(layout.tagsRoot(name));
+  }
+
+  return {
+    resolve,
+    tags,
+
+    async get(name: string, reference: Reference): Promise<StoredManifest> {
+      const digest = await resolve(name, reference);
+      const content = await blobs.read(digest);
+      if (!content) throw manifestUnknown(digest.text);
+      return { digest, content, mediaType: storedMediaType(content) };
+    },
+
+    async put(
+      name: string,
+      reference: Reference,
+      content: Buffer,
+      contentType: string | undefined,
+    ): Promise<{ digest: Digest; manifest: ParsedManifest }> {
+      const digest = digestOf(content, "digest" in reference ? reference.digest.algorithm : "sha256");
+      if ("digest" in reference && reference.digest.text !== digest.text) {
+        throw new RegistryError("DIGEST_INVALID", "manifest digest does not match its content", {
+          expected: reference.digest.text,
+          actual: digest.text,
+        });
+      }
+      const manifest = parseManifest(content, contentType);
+      await checkReferences(name, manifest);
+      await blobs.put(digest, content);
+      await storage.putContent(layout.revisionLink(name, digest), digest.text);
+      if ("tag" in reference) {
+        await storage.putContent(layout.tagIndexLink(name, reference.tag, digest), digest.text);
+        await storage.putContent(layout.tagCurrentLink(name, reference.tag), digest.text);
+      }
+      return { digest, manifest };
+    },
+
+    /** Deleting by tag removes the tag only; deleting by digest removes the manifest and every tag on it. */
+    async delete(name: string, reference: Reference): Promise<void> {
+      if ("tag" in reference) {
+        if (!(await resolveTag(name, reference.tag))) throw manifestUnknown(reference.tag);
+        await storage.delete(layout.tagDir(name, reference.tag));
+        return;
+      }
+      const digest = reference.digest;
+      if (!(await readLink(storage, layout.revisionLink(name, digest)))) throw manifestUnknown(digest.text);
+      for (const tag of await storage.list(layout.tagsRoot(name))) {
+        if ((await resolveTag(name, tag))?.text === digest.text) await storage.delete(layout.tagDir(name, tag));
+      }
+      await storage.delete(layout.revisionDir(name, digest));
+    },
+
+    /** Every manifest digest the repository holds. */
+    async revisions(name: string): Promise<Digest[]> {
+      const found: Digest[] = [];
+      for (const algorithm of ["sha256", "sha512"] as const) {
+        for (const hex of await storage.list(layout.revisionsRoot(name, algorithm))) {
+          const digest = await readLink(storage, `${layout.revisionsRoot(name, algorithm)}/${hex}/link`);
+          if (digest) found.push(digest);
+        }
+      }
+      return found;
+    },
+
+    async read(digest: Digest): Promise<Buffer | undefined> {
+      return blobs.read(digest);
+    },
+  };
+}
+
+export type ManifestStore = ReturnType<typeof createManifestStore>;

@@ -1,0 +1,60 @@
+import { createServer, type Server } from "node:http";
+import { rm } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "../log.js";
+import { createRegistryHandler } from "./app.js";
+import { createFilesystemDriver } from "./storage/filesystem.js";
+
+export interface RegistryServer {
+  /** `http://HOST:PORT` for a TCP listener, `unix:PATH` for a socket. */
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export interface RegistryServerOptions {
+  root: string;
+  /** `HOST:PORT` (port 0 picks a free one) or `unix:PATH`. */
+  listen: string;
+  logger?: Logger;
+}
+
+/** The registry layer alone on a loopback port or a unix socket: it has no auth, so never expose it. */
+export async function startRegistryServer({ root, listen, logger }: RegistryServerOptions): Promise<RegistryServer> {
+  const handler = createRegistryHandler({ storage: createFilesystemDriver(root), logger });
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, handler);
+  const target = parseListen(listen);
+  if ("socket" in target) await rm(target.socket, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    if ("socket" in target) server.listen(target.socket, resolve);
+    else server.listen(target.port, target.host, resolve);
+  });
+  const address = server.address();
+  const url =
+    "socket" in target ? `unix:${target.socket}` : `http://${formatHost(target.host)}:${(address as AddressInfo).port}`;
+  return {
+    url,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export type ListenTarget = { socket: string } | { host: string; port: number };
+
+export function parseListen(listen: string): ListenTarget {
+  if (listen.startsWith("unix:")) return { socket: listen.slice("unix:".length) };
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
+  if (!match) throw new Error(`--listen must be HOST:PORT or unix:PATH, got "${listen}"`);
+  const port = Number(match[3]);
+  if (port > 65535) throw new Error(`--listen port must be 0-65535, got ${port}`);
+  return { host: match[1] ?? (match[2] || "0.0.0.0"), port };
+}
+
+function formatHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}

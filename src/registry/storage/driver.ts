@@ -1,0 +1,40 @@
+import type { Readable } from "node:stream";
+
+export interface FileInfo {
+  size: number;
+  modified: Date;
+  isDirectory: boolean;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+/**
+ * The narrow interface every storage backend implements. Paths are relative to the backend's root and
+ * come from `layout.ts` only. Small files (links, manifests) are read whole; blobs are only ever streamed.
+ */
+export interface StorageDriver {
+  /** A small file's whole content, or undefined when it does not exist. */
+  getContent(path: string): Promise<Buffer | undefined>;
+  /** Replaces a small file so that readers see either the old or the new content, never a mix. */
+  putContent(path: string, content: Buffer | string): Promise<void>;
+  /** Streams a file or a byte range of it; undefined when it does not exist. */
+  reader(path: string, range?: ByteRange): Promise<Readable | undefined>;
+  /**
+   * Appends a stream to a file whose current size is `offset`, creating it when `offset` is 0.
+   * Resolves to the number of bytes written; when the source fails, the file is cut back to `offset`.
+   */
+  append(path: string, offset: number, source: Readable | AsyncIterable<Buffer>): Promise<number>;
+  /** Cuts a file back to `size` bytes. */
+  truncate(path: string, size: number): Promise<void>;
+  stat(path: string): Promise<FileInfo | undefined>;
+  /** Names of a directory's entries, sorted; empty when it does not exist. */
+  list(path: string): Promise<string[]>;
+  /** Makes a finished file durable, then moves it into place atomically, replacing what is there. */
+  move(from: string, to: string): Promise<void>;
+  /** Removes a file or a whole directory; no error when it does not exist. */
+  delete(path: string): Promise<void>;
+}

@@ -1,0 +1,124 @@
+import { randomUUID } from "node:crypto";
+import { constants, type Stats } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { ByteRange, FileInfo, StorageDriver } from "./driver.js";
+
+/** The filesystem driver: registry:2's `rootdirectory`, with durable, atomic writes. */
+export function createFilesystemDriver(root: string): StorageDriver {
+  const full = (path: string) => join(root, path);
+
+  return {
+    async getContent(path) {
+      try {
+        return await readFile(full(path));
+      } catch (error) {
+        if (isMissing(error)) return undefined;
+        throw error;
+      }
+    },
+
+    async putContent(path, content) {
+      const target = full(path);
+      await mkdir(dirname(target), { recursive: true });
+      const temp = `${target}.${randomUUID()}.tmp`;
+      const file = await open(temp, "w", 0o644);
+      try {
+        await file.writeFile(content);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      try {
+        await rename(temp, target);
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw error;
+      }
+      await syncDirectory(dirname(target));
+    },
+
+    async reader(path, range?: ByteRange) {
+      let file;
+      try {
+        file = await open(full(path), "r");
+      } catch (error) {
+        if (isMissing(error)) return undefined;
+        throw error;
+      }
+      return file.createReadStream(range ? { start: range.start, end: range.end } : {});
+    },
+
+    async append(path, offset, source) {
+      const target = full(path);
+      await mkdir(dirname(target), { recursive: true });
+      const file = await open(target, offset === 0 ? "w" : "r+");
+      const sink = file.createWriteStream({ start: offset, autoClose: false });
+      try {
+        await pipeline(source, sink);
+      } catch (error) {
+        await file.truncate(offset).catch(() => undefined);
+        throw error;
+      } finally {
+        await file.close();
+      }
+      return sink.bytesWritten;
+    },
+
+    async truncate(path, size) {
+      await truncate(full(path), size);
+    },
+
+    async stat(path) {
+      let info: Stats;
+      try {
+        info = await stat(full(path));
+      } catch (error) {
+        if (isMissing(error)) return undefined;
+        throw error;
+      }
+      return { size: info.size, modified: info.mtime, isDirectory: info.isDirectory() } satisfies FileInfo;
+    },
+
+    async list(path) {
+      try {
+        return (await readdir(full(path))).sort();
+      } catch (error) {
+        if (isMissing(error) || (error as NodeJS.ErrnoException).code === "ENOTDIR") return [];
+        throw error;
+      }
+    },
+
+    async move(from, to) {
+      const source = full(from);
+      const target = full(to);
+      const file = await open(source, "r");
+      try {
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await mkdir(dirname(target), { recursive: true });
+      await rename(source, target);
+      await syncDirectory(dirname(target));
+    },
+
+    async delete(path) {
+      await rm(full(path), { recursive: true, force: true });
+    },
+  };
+}
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === "ENOENT";
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const dir = await open(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}

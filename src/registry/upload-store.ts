@@ -1,0 +1,132 @@
+import { randomUUID, type Hash } from "node:crypto";
+import type { Readable } from "node:stream";
+import type { BlobStore } from "./blob-store.js";
+import { digestFromHash, newHash, type Digest, type DigestAlgorithm } from "./digest.js";
+import { rangeInvalid, RegistryError, uploadUnknown } from "./errors.js";
+import { createKeyedLock } from "./keyed-lock.js";
+import type { ByteRange, StorageDriver } from "./storage/driver.js";
+import { layout } from "./storage/layout.js";
+
+export interface Chunk {
+  body: Readable;
+  /** From `Content-Range`, when the client sent one. */
+  range?: ByteRange;
+  /** From `Content-Length`, when the client sent one. */
+  length?: number;
+}
+
+interface HashState {
+  hash: Hash;
+  size: number;
+}
+
+/**
+ * Upload sessions in registry:2's layout (`_uploads/<id>/{data,startedat}`). The running sha256 of each
+ * session is kept in memory so a chunked upload is hashed once; after a restart it is rebuilt from the data.
+ */
+export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
+  const hashes = new Map<string, HashState>();
+  const withLock = createKeyedLock();
+  const key = (name: string, id: string) => `${name}\n${id}`;
+
+  async function size(name: string, id: string): Promise<number> {
+    if (!(await storage.stat(layout.uploadStartedAt(name, id)))) throw uploadUnknown(id);
+    return (await storage.stat(layout.uploadData(name, id)))?.size ?? 0;
+  }
+
+  async function hashOfData(name: string, id: string, algorithm: DigestAlgorithm, bytes: number): Promise<Hash> {
+    const hash = newHash(algorithm);
+    if (bytes === 0) return hash;
+    const stream = await storage.reader(layout.uploadData(name, id), { start: 0, end: bytes - 1 });
+    if (!stream) throw uploadUnknown(id);
+    for await (const chunk of stream) hash.update(chunk as Buffer);
+    return hash;
+  }
+
+  async function runningHash(name: string, id: string, offset: number): Promise<Hash> {
+    const state = hashes.get(key(name, id));
+    if (state && state.size === offset) return state.hash.copy();
+    return hashOfData(name, id, "sha256", offset);
+  }
+
+  async function appendChunk(name: string, id: string, chunk: Chunk): Promise<number> {
+    const offset = await size(name, id);
+    const { range, length } = chunk;
+    if (range) {
+      if (range.start !== offset) {
+        throw rangeInvalid("chunk does not start where the upload ends", { offset, range: `${range.start}-${range.end}` });
+      }
+      if (length !== undefined && length !== range.end - range.start + 1) {
+        throw rangeInvalid("Content-Range does not match Content-Length", { range: `${range.start}-${range.end}`, length });
+      }
+    }
+    const hash = await runningHash(name, id, offset);
+    const written = await storage.append(layout.uploadData(name, id), offset, hashing(chunk.body, hash));
+    const expected = range ? range.end - range.start + 1 : length;
+    if (expected !== undefined && written !== expected) {
+      await storage.truncate(layout.uploadData(name, id), offset);
+      throw rangeInvalid("body length does not match the declared range", { expected, received: written });
+    }
+    hashes.set(key(name, id), { hash, size: offset + written });
+    return offset + written;
+  }
+
+  async function cancel(name: string, id: string): Promise<void> {
+    hashes.delete(key(name, id));
+    await storage.delete(layout.uploadDir(name, id));
+  }
+
+  return {
+    async create(name: string): Promise<string> {
+      const id = randomUUID();
+      await storage.putContent(layout.uploadStartedAt(name, id), new Date().toISOString());
+      return id;
+    },
+
+    size,
+
+    append(name: string, id: string, chunk: Chunk): Promise<number> {
+      return withLock(key(name, id), () => appendChunk(name, id, chunk));
+    },
+
+    /** Appends the last chunk if any, verifies the digest, and moves the data into the blob store. */
+    complete(name: string, id: string, digest: Digest, last?: Chunk): Promise<number> {
+      return withLock(key(name, id), async () => {
+        const total = last ? await appendChunk(name, id, last) : await size(name, id);
+        const hash =
+          digest.algorithm === "sha256"
+            ? await runningHash(name, id, total)
+            : await hashOfData(name, id, digest.algorithm, total);
+        const actual = digestFromHash(hash, digest.algorithm);
+        if (actual.text !== digest.text) {
+          await cancel(name, id);
+          throw new RegistryError("DIGEST_INVALID", "provided digest did not match uploaded content", {
+            expected: digest.text,
+            actual: actual.text,
+          });
+        }
+        if (total === 0) await storage.putContent(layout.uploadData(name, id), Buffer.alloc(0));
+        await blobs.commit(layout.uploadData(name, id), digest);
+        await blobs.link(name, digest);
+        await cancel(name, id);
+        return total;
+      });
+    },
+
+    cancel(name: string, id: string): Promise<void> {
+      return withLock(key(name, id), async () => {
+        await size(name, id);
+        await cancel(name, id);
+      });
+    },
+  };
+}
+
+async function* hashing(source: Readable, hash: Hash): AsyncGenerator<Buffer> {
+  for await (const data of source) {
+    hash.update(data as Buffer);
+    yield data as Buffer;
+  }
+}
+
+export type UploadStore = ReturnType<typeof createUploadStore>;
