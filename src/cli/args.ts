@@ -9,7 +9,11 @@ export interface ParsedArgs {
  * `--name value`, `--name=value` and bare `--switch`. Each command says which flags take a value, so a
  * switch never swallows the next positional.
  */
-export function parseArgs(argv: readonly string[], valueFlags: readonly string[], switches: readonly string[] = []): ParsedArgs {
+export function parseArgs(
+  argv: readonly string[],
+  valueFlags: readonly string[],
+  switches: readonly string[] = [],
+): ParsedArgs {
   const positionals: string[] = [];
   const flags = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {

@@ -3,7 +3,8 @@ import { createLogger } from "../log.js";
 import { startRegistryServer } from "../registry/server.js";
 import { parseArgs, stringFlag } from "./args.js";
 
-export const serveUsage = "portcullis serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--certs DIR] [--upstream URL]";
+export const serveUsage =
+  "portcullis serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--certs DIR] [--upstream URL]";
 
 export async function runServe(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, ["config", "listen", "data", "certs", "upstream"]);

@@ -37,12 +37,17 @@ export class RegistryError extends Error {
   }
 
   toJSON(): { errors: { code: ErrorCode; message: string; detail?: unknown }[] } {
-    const entry = { code: this.code, message: this.message, ...(this.detail === undefined ? {} : { detail: this.detail }) };
+    const entry = {
+      code: this.code,
+      message: this.message,
+      ...(this.detail === undefined ? {} : { detail: this.detail }),
+    };
     return { errors: [entry] };
   }
 }
 
-export const blobUnknown = (digest: string) => new RegistryError("BLOB_UNKNOWN", "blob unknown to registry", { digest });
+export const blobUnknown = (digest: string) =>
+  new RegistryError("BLOB_UNKNOWN", "blob unknown to registry", { digest });
 export const manifestUnknown = (reference: string) =>
   new RegistryError("MANIFEST_UNKNOWN", "manifest unknown", { reference });
 export const nameUnknown = (name: string) =>

@@ -17,7 +17,12 @@ export function splitUrl(url: string): { path: string; query: URLSearchParams } 
     : { path: url.slice(0, at), query: new URLSearchParams(url.slice(at + 1)) };
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const content = Buffer.from(JSON.stringify(body));
   res.writeHead(status, { "Content-Type": "application/json", "Content-Length": content.length, ...headers });
   res.end(res.req.method === "HEAD" ? undefined : content);
@@ -79,7 +84,11 @@ export function parseRangeHeader(value: string | undefined, size: number): Range
 }
 
 /** Reads a small body (a manifest) up to `limit` bytes; more is refused with 413 before it is all read. */
-export async function readSmallBody(req: IncomingMessage, limit: number, tooLarge: () => RegistryError): Promise<Buffer> {
+export async function readSmallBody(
+  req: IncomingMessage,
+  limit: number,
+  tooLarge: () => RegistryError,
+): Promise<Buffer> {
   const declared = contentLength(req);
   if (declared !== undefined && declared > limit) throw tooLarge();
   const chunks: Buffer[] = [];

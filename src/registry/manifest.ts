@@ -41,7 +41,8 @@ export function parseManifest(content: Buffer, contentType: string | undefined):
     throw invalid("manifest is not valid JSON", { reason: (error as Error).message });
   }
   if (!isObject(json)) throw invalid("manifest must be a JSON object");
-  if (json.schemaVersion !== 2) throw invalid("unsupported manifest schemaVersion", { schemaVersion: json.schemaVersion });
+  if (json.schemaVersion !== 2)
+    throw invalid("unsupported manifest schemaVersion", { schemaVersion: json.schemaVersion });
 
   const declared = typeof json.mediaType === "string" ? json.mediaType : undefined;
   const header = contentType?.split(";")[0]?.trim().toLowerCase();
@@ -81,7 +82,8 @@ export function parseManifest(content: Buffer, contentType: string | undefined):
 export function storedMediaType(content: Buffer): string {
   try {
     const json: unknown = JSON.parse(content.toString("utf8"));
-    if (isObject(json)) return typeof json.mediaType === "string" ? json.mediaType : (guessMediaType(json) ?? mediaTypes.ociManifest);
+    if (isObject(json))
+      return typeof json.mediaType === "string" ? json.mediaType : (guessMediaType(json) ?? mediaTypes.ociManifest);
   } catch {
     // A stored manifest that is not JSON (a schema1 signed manifest) is served as opaque bytes.
   }

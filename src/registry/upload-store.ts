@@ -54,10 +54,16 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
     const { range, length } = chunk;
     if (range) {
       if (range.start !== offset) {
-        throw rangeInvalid("chunk does not start where the upload ends", { offset, range: `${range.start}-${range.end}` });
+        throw rangeInvalid("chunk does not start where the upload ends", {
+          offset,
+          range: `${range.start}-${range.end}`,
+        });
       }
       if (length !== undefined && length !== range.end - range.start + 1) {
-        throw rangeInvalid("Content-Range does not match Content-Length", { range: `${range.start}-${range.end}`, length });
+        throw rangeInvalid("Content-Range does not match Content-Length", {
+          range: `${range.start}-${range.end}`,
+          length,
+        });
       }
     }
     const hash = await runningHash(name, id, offset);

@@ -39,9 +39,9 @@ export function createUploadHandlers(uploads: UploadStore, blobs: BlobStore): Up
         }
       }
       const digestText = query.get("digest");
+      const digest = digestText === null ? undefined : parseDigest(digestText);
       const id = await uploads.create(name);
-      if (digestText !== null) {
-        const digest = parseDigest(digestText);
+      if (digest) {
         try {
           await uploads.complete(name, id, digest, chunkOf(req));
         } catch (error) {

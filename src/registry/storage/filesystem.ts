@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { constants, type Stats } from "node:fs";
+import { constants, createWriteStream, type Stats } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -53,15 +53,12 @@ export function createFilesystemDriver(root: string): StorageDriver {
     async append(path, offset, source) {
       const target = full(path);
       await mkdir(dirname(target), { recursive: true });
-      const file = await open(target, offset === 0 ? "w" : "r+");
-      const sink = file.createWriteStream({ start: offset, autoClose: false });
+      const sink = createWriteStream(target, { flags: offset === 0 ? "w" : "r+", start: offset });
       try {
         await pipeline(source, sink);
       } catch (error) {
-        await file.truncate(offset).catch(() => undefined);
+        await truncate(target, offset).catch(() => undefined);
         throw error;
-      } finally {
-        await file.close();
       }
       return sink.bytesWritten;
     },
