@@ -10,13 +10,6 @@ export interface RequestContext {
   query: URLSearchParams;
 }
 
-export function splitUrl(url: string): { path: string; query: URLSearchParams } {
-  const at = url.indexOf("?");
-  return at < 0
-    ? { path: url, query: new URLSearchParams() }
-    : { path: url.slice(0, at), query: new URLSearchParams(url.slice(at + 1)) };
-}
-
 export function sendJson(
   res: ServerResponse,
   status: number,

@@ -27,7 +27,11 @@ export class CommandError extends Error {
 }
 
 /** Runs a program to completion; resolves with its output, rejects with a CommandError holding stderr. */
-export function runCommand(file: string, args: readonly string[], options: CommandOptions = {}): Promise<CommandResult> {
+export function runCommand(
+  file: string,
+  args: readonly string[],
+  options: CommandOptions = {},
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       env: options.env ?? process.env,

@@ -77,7 +77,9 @@ export async function waitUntil(check: () => Promise<boolean>, options: WaitOpti
   while (Date.now() < deadline) {
     if (options.daemon !== undefined && !options.daemon.isRunning()) {
       const { code, signal } = await options.daemon.exited;
-      throw new Error(`${options.what}: the process exited (code ${code}, signal ${signal}) before it was ready:\n${await options.daemon.log()}`);
+      throw new Error(
+        `${options.what}: the process exited (code ${code}, signal ${signal}) before it was ready:\n${await options.daemon.log()}`,
+      );
     }
     try {
       if (await check()) return;
@@ -87,5 +89,7 @@ export async function waitUntil(check: () => Promise<boolean>, options: WaitOpti
     await sleep(options.intervalMs ?? 100);
   }
   const log = options.daemon === undefined ? "" : `\n${await options.daemon.log()}`;
-  throw new Error(`${options.what}: not ready after ${options.timeoutMs ?? 30_000} ms (last error: ${String(lastError)})${log}`);
+  throw new Error(
+    `${options.what}: not ready after ${options.timeoutMs ?? 30_000} ms (last error: ${String(lastError)})${log}`,
+  );
 }

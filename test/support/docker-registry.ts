@@ -52,7 +52,9 @@ export async function startDockerRegistry(options: DockerRegistryOptions = {}): 
       hostPort = `127.0.0.1:${await freePort()}`;
       const configPath = join(work.path, "config.yml");
       await writeFile(configPath, registryConfig(root, hostPort));
-      const started = spawnDaemon(binary, ["serve", configPath], { logPath: join(work.path, `registry-${attempt}.log`) });
+      const started = spawnDaemon(binary, ["serve", configPath], {
+        logPath: join(work.path, `registry-${attempt}.log`),
+      });
       try {
         await waitUntil(async () => (await fetch(`http://${hostPort}/v2/`)).status === 200, {
           what: `docker-registry on ${hostPort}`,

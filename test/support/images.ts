@@ -45,6 +45,14 @@ export interface ImageContent {
   blobs: Map<string, number>;
 }
 
+/** Sorted digests (and blob sizes), so two contents compare with `toEqual` and a mismatch reads as a diff. */
+export function contentSummary(content: ImageContent): { manifests: string[]; blobs: [string, number][] } {
+  return {
+    manifests: [...content.manifests.keys()].sort(),
+    blobs: [...content.blobs.entries()].sort(([a], [b]) => a.localeCompare(b)),
+  };
+}
+
 export interface BuiltImage extends ImageContent {
   /** The directory holding it. */
   path: string;
@@ -77,10 +85,7 @@ interface Layer {
 /** A gzipped tar with one directory and one file of random bytes, so every layer is unique. */
 function randomLayer(size: number): Layer {
   const id = randomBytes(8).toString("hex");
-  const tar = createTar([
-    { path: `layer-${id}/` },
-    { path: `layer-${id}/random.bin`, content: randomBytes(size) },
-  ]);
+  const tar = createTar([{ path: `layer-${id}/` }, { path: `layer-${id}/random.bin`, content: randomBytes(size) }]);
   return { blob: gzipSync(tar), diffId: sha256(tar) };
 }
 
@@ -180,7 +185,13 @@ export async function buildOciImageIndex(dir: string, options: IndexOptions = {}
   writer.add(index);
   const descriptor = describe(MEDIA_TYPES.ociIndex, index);
   await writer.write(dir, descriptor, tag);
-  return { path: dir, reference: `oci:${dir}:${tag}`, descriptor, manifests: new Map([[descriptor.digest, index], ...manifests]), blobs };
+  return {
+    path: dir,
+    reference: `oci:${dir}:${tag}`,
+    descriptor,
+    manifests: new Map([[descriptor.digest, index], ...manifests]),
+    blobs,
+  };
 }
 
 export interface ArtifactOptions {
@@ -212,7 +223,12 @@ export async function buildOciArtifact(dir: string, options: ArtifactOptions): P
     mediaType: MEDIA_TYPES.ociManifest,
     artifactType,
     config: EMPTY_DESCRIPTOR,
-    layers: [{ ...describe(`${artifactType}.v1+json`, document), annotations: { "org.opencontainers.image.title": "sbom.json" } }],
+    layers: [
+      {
+        ...describe(`${artifactType}.v1+json`, document),
+        annotations: { "org.opencontainers.image.title": "sbom.json" },
+      },
+    ],
     subject: { mediaType, digest, size },
     annotations: { "org.opencontainers.image.created": new Date().toISOString() },
   });
@@ -238,13 +254,13 @@ export interface RootfsTar {
   digest: string;
 }
 
-/** An uncompressed root filesystem tar for `docker import`, with a random marker file. */
-export async function buildRootfsTar(path: string): Promise<RootfsTar> {
+/** An uncompressed root filesystem tar for `docker import`, with a random marker file and `randomSize` random bytes. */
+export async function buildRootfsTar(path: string, randomSize = 64 * 1024): Promise<RootfsTar> {
   const tar = createTar([
     { path: "etc/" },
     { path: "etc/portcullis-test-id", content: Buffer.from(randomBytes(16).toString("hex") + "\n") },
     { path: "data/" },
-    { path: "data/random.bin", content: randomBytes(64 * 1024) },
+    { path: "data/random.bin", content: randomBytes(randomSize) },
     { path: "hello.txt", content: Buffer.from("hello from a portcullis test image\n") },
   ]);
   await writeFile(path, tar);

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, readFile, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { runCommand, type CommandOptions, type CommandResult } from "./command.js";
 import { sha256, type ImageContent } from "./images.js";
@@ -35,12 +35,18 @@ export interface CopyOptions {
  * `skopeo copy` between transports (`dir:`, `oci:`, `docker://127.0.0.1:PORT/...`), refusing to change
  * any digest (`--preserve-digests`) unless a `format` conversion is asked for.
  */
-export async function copyImage(source: string, destination: string, options: CopyOptions = {}): Promise<CommandResult> {
+export async function copyImage(
+  source: string,
+  destination: string,
+  options: CopyOptions = {},
+): Promise<CommandResult> {
   const args = ["copy", "--retry-times", "0"];
   args.push(...tlsFlags(source, "--src-tls-verify"), ...tlsFlags(destination, "--dest-tls-verify"));
   if (options.all === true) args.push("--all");
   if (options.format === undefined) args.push("--preserve-digests");
   else args.push("--format", options.format);
+  // skopeo makes the `dir:` directory itself but not its parent.
+  if (destination.startsWith("dir:")) await mkdir(dirname(destination.slice("dir:".length)), { recursive: true });
   return skopeo([...args, source, destination]);
 }
 
