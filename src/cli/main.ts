@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { ConfigError } from "../config/loader.js";
 import { UsageError } from "./errors.js";
 import { registryUsage, runRegistry } from "./registry.js";
 import { runServe, serveUsage } from "./serve.js";
@@ -22,9 +23,9 @@ async function main(argv: readonly string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError) {
+  if (error instanceof UsageError || error instanceof ConfigError) {
     process.stderr.write(`portcullis: ${error.message}\n`);
-    process.exit(error.exitCode);
+    process.exit(2);
   }
   process.stderr.write(`portcullis: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);

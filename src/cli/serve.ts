@@ -1,18 +1,111 @@
-import { resolve } from "node:path";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../config/loader.js";
+import type { Config } from "../config/schema.js";
+import { startGateway } from "../gateway/server.js";
 import { createLogger } from "../log.js";
-import { startRegistryServer } from "../registry/server.js";
-import { parseArgs, stringFlag } from "./args.js";
+import { certPaths, ensureTlsMaterial, type TlsMaterial } from "../pki/tls-material.js";
+import { watchServerCertificate } from "../pki/watch.js";
+import { parseListen, startRegistryServer } from "../registry/server.js";
+import { parseArgs, stringFlag, type ParsedArgs } from "./args.js";
+import { startBanner } from "./banner.js";
+import { UsageError } from "./errors.js";
 
-export const serveUsage =
-  "portcullis serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--certs DIR] [--upstream URL]";
+export const serveUsage = "portcullis serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--certs DIR] [--upstream URL]";
+
+export const commonFlags = ["config", "data", "certs"] as const;
+
+/** The config every command reads: the file, PORTCULLIS_* variables, then these flags. */
+export async function configFromArgs(args: ParsedArgs, extra: Record<string, unknown> = {}): Promise<Readonly<Config>> {
+  const overrides: Record<string, unknown> = { ...extra };
+  for (const key of ["data", "certs", "listen", "upstream"]) {
+    const value = stringFlag(args, key);
+    if (value !== undefined) overrides[key] = value;
+  }
+  return loadConfig({ file: stringFlag(args, "config"), overrides });
+}
+
+const renewalCheckMs = 6 * 60 * 60 * 1000;
 
 export async function runServe(argv: readonly string[]): Promise<void> {
-  const args = parseArgs(argv, ["config", "listen", "data", "certs", "upstream"]);
-  const data = resolve(stringFlag(args, "data") ?? "data");
-  const listen = stringFlag(args, "listen") ?? "127.0.0.1:5000";
-  const server = await startRegistryServer({ root: data, listen, logger: createLogger() });
-  process.stdout.write(`portcullis serving the registry on ${server.url} (storage ${data})\n`);
-  const stop = () => void server.close().then(() => process.exit(0));
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  const args = parseArgs(argv, [...commonFlags, "listen", "upstream"]);
+  if (args.positionals.length > 0) throw new UsageError(`serve takes no arguments (got "${args.positionals[0]}")\nusage: ${serveUsage}`);
+  const config = await configFromArgs(args);
+  const logger = createLogger({ level: config.log.level });
+  const listen = parseListen(config.listen);
+  if ("socket" in listen) throw new UsageError("listen: the gateway listens on HOST:PORT, not a unix socket");
+
+  const material = await ensureTlsMaterial({ config });
+  const registry = config.upstream ? undefined : await startBuiltInRegistry(config.data);
+  const upstream = config.upstream ? { url: config.upstream } : { socketPath: registry!.socket };
+  let current: TlsMaterial = material;
+  const gateway = await startGateway({
+    host: listen.host,
+    port: listen.port,
+    tls: material,
+    ca: { current: () => current },
+    upstream,
+    trustedProxies: config.trustedProxies,
+    publicUrl: config.publicUrl,
+    logger,
+  });
+
+  const paths = certPaths(config.certs);
+  const stopWatching = config.tls.server
+    ? () => undefined
+    : watchServerCertificate(
+        paths,
+        (pair) => {
+          gateway.reloadTls(pair);
+          logger.info("server certificate reloaded");
+        },
+        (error) => logger.warn({ err: error }, "could not reload the server certificate"),
+      );
+  const renewal = setInterval(() => {
+    ensureTlsMaterial({ config })
+      .then((renewed) => {
+        current = renewed;
+        for (const action of renewed.actions) logger.info(action);
+      })
+      .catch((error: unknown) => logger.error({ err: error }, "server certificate renewal failed"));
+  }, renewalCheckMs);
+  renewal.unref();
+
+  process.stdout.write(
+    startBanner({
+      port: gateway.port,
+      listenHost: listen.host,
+      names: material.names,
+      caCertPem: material.caCertPem,
+      caFingerprint: material.caFingerprint,
+      upstream: config.upstream ?? `built-in, storage in ${config.data}`,
+      actions: material.actions,
+      warnings: material.warnings,
+    }),
+  );
+
+  const stop = async () => {
+    clearInterval(renewal);
+    stopWatching();
+    await gateway.close();
+    await registry?.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void stop());
+  process.once("SIGTERM", () => void stop());
+}
+
+/** The registry layer on a unix socket in a private directory: reachable by this process's gateway only. */
+async function startBuiltInRegistry(data: string) {
+  const dir = await mkdtemp(join(tmpdir(), "portcullis-"));
+  const socket = join(dir, "registry.sock");
+  const server = await startRegistryServer({ root: data, listen: `unix:${socket}` });
+  return {
+    socket,
+    async close() {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

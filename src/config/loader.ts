@@ -1,0 +1,111 @@
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { ZodIssue } from "zod";
+import { configSchema, type Config } from "./schema.js";
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+export interface LoadOptions {
+  /** `--config FILE`; when absent, `portcullis.yaml` in the working directory is read if it exists. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Command-line flags, the last word: `{ listen: "…" }`, `{ data: "…" }`. */
+  overrides?: Record<string, unknown>;
+  cwd?: string;
+}
+
+/**
+ * Config from the YAML file, then `PORTCULLIS_*` environment variables, then flags; validated once and
+ * frozen. Relative paths in the file are taken from the file's directory; elsewhere from the working one.
+ */
+export async function loadConfig({ file, env = process.env, overrides = {}, cwd = process.cwd() }: LoadOptions = {}): Promise<Readonly<Config>> {
+  const path = resolve(cwd, file ?? "portcullis.yaml");
+  let raw: unknown = {};
+  try {
+    raw = parseYaml(await readFile(path, "utf8")) ?? {};
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+    if (!(missing && file === undefined)) {
+      throw new ConfigError(missing ? `config file ${path} does not exist` : `cannot read config file ${path}: ${(error as Error).message}`);
+    }
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`config file ${path} must hold a YAML mapping of keys`);
+  }
+  const merged = structuredClone(raw) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith("PORTCULLIS_") || value === undefined) continue;
+    const keyPath = envKeyPath(key);
+    if (keyPath) setPath(merged, keyPath, parseYaml(value));
+  }
+  for (const [key, value] of Object.entries(overrides)) if (value !== undefined) merged[key] = value;
+
+  const result = configSchema.safeParse(merged);
+  if (!result.success) throw new ConfigError(describeIssues(result.error.issues, path));
+  const base = dirname(path);
+  const config = result.data;
+  const fromFile = (key: "data" | "certs") => (key in overrides ? resolve(cwd, config[key]) : resolve(base, config[key]));
+  return deepFreeze({ ...config, data: fromFile("data"), certs: fromFile("certs") });
+}
+
+/** `PORTCULLIS_TLS_RENEW_BEFORE_DAYS` → `["tls", "renewBeforeDays"]`, matched against the schema's own keys. */
+function envKeyPath(variable: string): string[] | undefined {
+  const words = variable.slice("PORTCULLIS_".length).toLowerCase().split("_");
+  const walk = (shape: Record<string, unknown>, rest: string[]): string[] | undefined => {
+    for (const key of Object.keys(shape)) {
+      const keyWords = key.replace(/([A-Z])/g, "_$1").toLowerCase().split("_");
+      if (keyWords.every((word, i) => rest[i] === word)) {
+        const remaining = rest.slice(keyWords.length);
+        if (remaining.length === 0) return [key];
+        const inner = objectShape(shape[key]);
+        const deeper = inner && walk(inner, remaining);
+        if (deeper) return [key, ...deeper];
+      }
+    }
+    return undefined;
+  };
+  return walk(configSchema.shape, words);
+}
+
+function objectShape(schema: unknown): Record<string, unknown> | undefined {
+  let current = schema as { _def?: { innerType?: unknown; schema?: unknown }; shape?: Record<string, unknown> } | undefined;
+  while (current && !current.shape && current._def) {
+    current = (current._def.innerType ?? current._def.schema) as typeof current;
+  }
+  return current?.shape;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== "object" || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+function describeIssues(issues: ZodIssue[], path: string): string {
+  const lines = issues.map((issue) => {
+    const key = issue.path.join(".") || "(top level)";
+    if (issue.code === "unrecognized_keys") {
+      const where = issue.path.length ? `${issue.path.join(".")}.` : "";
+      return `  ${issue.keys.map((k) => where + k).join(", ")}: unknown key (check the spelling; see the README for every key)`;
+    }
+    return `  ${key}: ${issue.message}`;
+  });
+  return `invalid configuration (${path} and PORTCULLIS_* variables):\n${lines.join("\n")}`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,60 @@
+import type { IncomingMessage } from "node:http";
+import { BlockList, isIP } from "node:net";
+
+export interface ForwardedView {
+  /** `https://host[:port]` as the client addressed us. */
+  publicBase: string;
+  /** The client's address: the socket's, or what a trusted proxy reported. */
+  clientAddress: string;
+}
+
+/**
+ * How a request looks from the client's side. `X-Forwarded-Proto/Host/For` are believed only when the
+ * connection comes from a configured trusted proxy; from anyone else they are ignored, so a client cannot
+ * make us point `Location` headers at a host of its choosing.
+ */
+export function createForwardedResolver(options: { trustedProxies: readonly string[]; publicUrl?: string }) {
+  const trusted = new BlockList();
+  for (const entry of options.trustedProxies) addTrusted(trusted, entry);
+  const isTrusted = (address: string | undefined) => {
+    if (!address) return false;
+    const plain = address.startsWith("::ffff:") ? address.slice(7) : address;
+    const family = isIP(plain) === 6 ? "ipv6" : "ipv4";
+    return trusted.check(plain, family);
+  };
+  const fixedBase = options.publicUrl?.replace(/\/+$/, "");
+
+  return function resolve(req: IncomingMessage): ForwardedView {
+    const socketAddress = req.socket.remoteAddress ?? "";
+    const viaTrustedProxy = isTrusted(socketAddress);
+    const first = (name: string) => {
+      const value = req.headers[name];
+      return (Array.isArray(value) ? value[0] : value)?.split(",")[0]?.trim() || undefined;
+    };
+    let clientAddress = socketAddress;
+    if (viaTrustedProxy) {
+      const chain = String(req.headers["x-forwarded-for"] ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+      // The nearest address that is not one of our proxies is the client.
+      while (chain.length > 0 && isTrusted(chain[chain.length - 1])) chain.pop();
+      clientAddress = chain.at(-1) ?? socketAddress;
+    }
+    if (fixedBase) return { publicBase: fixedBase, clientAddress };
+    const proto = (viaTrustedProxy && first("x-forwarded-proto")) || "https";
+    const host = (viaTrustedProxy && first("x-forwarded-host")) || req.headers.host || "localhost";
+    return { publicBase: `${proto === "http" ? "http" : "https"}://${host}`, clientAddress };
+  };
+}
+
+export type ForwardedResolver = ReturnType<typeof createForwardedResolver>;
+
+function addTrusted(list: BlockList, entry: string): void {
+  const [address, prefix] = entry.split("/");
+  const family = isIP(address ?? "");
+  if (!address || family === 0) throw new Error(`trustedProxies: "${entry}" is not an IP address or CIDR`);
+  const type = family === 6 ? "ipv6" : "ipv4";
+  if (prefix === undefined) list.addAddress(address, type);
+  else list.addSubnet(address, Number(prefix), type);
+}
