@@ -2,7 +2,8 @@ import { UsageError } from "./errors.js";
 
 export interface ParsedArgs {
   positionals: string[];
-  flags: Map<string, string | true>;
+  /** Every value given for each flag, in order; a switch maps to `[]`. */
+  flags: Map<string, string[]>;
 }
 
 /**
@@ -15,7 +16,7 @@ export function parseArgs(
   switches: readonly string[] = [],
 ): ParsedArgs {
   const positionals: string[] = [];
-  const flags = new Map<string, string | true>();
+  const flags = new Map<string, string[]>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (!arg.startsWith("--")) {
@@ -26,10 +27,10 @@ export function parseArgs(
     if (valueFlags.includes(name)) {
       const value = inline ?? argv[++i];
       if (value === undefined) throw new UsageError(`--${name} needs a value`);
-      flags.set(name, value);
+      flags.set(name, [...(flags.get(name) ?? []), value]);
     } else if (switches.includes(name)) {
       if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
-      flags.set(name, true);
+      flags.set(name, []);
     } else {
       throw new UsageError(`unknown option --${name}`);
     }
@@ -37,9 +38,17 @@ export function parseArgs(
   return { positionals, flags };
 }
 
+/** The last value given for a flag. */
 export function stringFlag(args: ParsedArgs, name: string): string | undefined {
-  const value = args.flags.get(name);
-  return typeof value === "string" ? value : undefined;
+  return args.flags.get(name)?.at(-1);
+}
+
+export function listFlag(args: ParsedArgs, name: string): string[] {
+  return args.flags.get(name) ?? [];
+}
+
+export function hasSwitch(args: ParsedArgs, name: string): boolean {
+  return args.flags.has(name);
 }
 
 function splitOnce(text: string, separator: string): [string, string | undefined] {

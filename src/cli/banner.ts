@@ -34,7 +34,12 @@ export function startBanner(input: BannerInput): string {
   for (const name of shown) lines.push(`  https://${registryName(name, input.port)}/  (CA and instructions at /ca)`);
   lines.push(`  registry: ${input.upstream}`);
   if (input.caCertPem && input.caFingerprint) {
-    lines.push("", `CA SHA-256 fingerprint: ${input.caFingerprint}`, "", "To trust this registry on a client machine, run there (the checksum guards the download):");
+    lines.push(
+      "",
+      `CA SHA-256 fingerprint: ${input.caFingerprint}`,
+      "",
+      "To trust this registry on a client machine, run there (the checksum guards the download):",
+    );
     for (const name of shown) lines.push(`  ${bootstrapCommand(input.caCertPem, registryName(name, input.port))}`);
   }
   return `${lines.join("\n")}\n`;

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 import { ConfigError } from "../config/loader.js";
 import { UsageError } from "./errors.js";
+import { caUsage, runCa } from "./ca.js";
 import { registryUsage, runRegistry } from "./registry.js";
 import { runServe, serveUsage } from "./serve.js";
 
 const commands: Record<string, (argv: readonly string[]) => Promise<void>> = {
   serve: runServe,
   registry: runRegistry,
+  ca: runCa,
 };
 
-const usage = ["usage:", `  ${serveUsage}`, `  ${registryUsage}`].join("\n");
+const usage = ["usage:", `  ${serveUsage}`, `  ${registryUsage}`, `  ${caUsage}`].join("\n");
 
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;

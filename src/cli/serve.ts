@@ -12,7 +12,8 @@ import { parseArgs, stringFlag, type ParsedArgs } from "./args.js";
 import { startBanner } from "./banner.js";
 import { UsageError } from "./errors.js";
 
-export const serveUsage = "portcullis serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--certs DIR] [--upstream URL]";
+export const serveUsage =
+  "portcullis serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--certs DIR] [--upstream URL]";
 
 export const commonFlags = ["config", "data", "certs"] as const;
 
@@ -30,7 +31,8 @@ const renewalCheckMs = 6 * 60 * 60 * 1000;
 
 export async function runServe(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, [...commonFlags, "listen", "upstream"]);
-  if (args.positionals.length > 0) throw new UsageError(`serve takes no arguments (got "${args.positionals[0]}")\nusage: ${serveUsage}`);
+  if (args.positionals.length > 0)
+    throw new UsageError(`serve takes no arguments (got "${args.positionals[0]}")\nusage: ${serveUsage}`);
   const config = await configFromArgs(args);
   const logger = createLogger({ level: config.log.level });
   const listen = parseListen(config.listen);

@@ -24,7 +24,12 @@ export interface LoadOptions {
  * Config from the YAML file, then `PORTCULLIS_*` environment variables, then flags; validated once and
  * frozen. Relative paths in the file are taken from the file's directory; elsewhere from the working one.
  */
-export async function loadConfig({ file, env = process.env, overrides = {}, cwd = process.cwd() }: LoadOptions = {}): Promise<Readonly<Config>> {
+export async function loadConfig({
+  file,
+  env = process.env,
+  overrides = {},
+  cwd = process.cwd(),
+}: LoadOptions = {}): Promise<Readonly<Config>> {
   const path = resolve(cwd, file ?? "portcullis.yaml");
   let raw: unknown = {};
   try {
@@ -32,7 +37,9 @@ export async function loadConfig({ file, env = process.env, overrides = {}, cwd 
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
     if (!(missing && file === undefined)) {
-      throw new ConfigError(missing ? `config file ${path} does not exist` : `cannot read config file ${path}: ${(error as Error).message}`);
+      throw new ConfigError(
+        missing ? `config file ${path} does not exist` : `cannot read config file ${path}: ${(error as Error).message}`,
+      );
     }
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
@@ -50,7 +57,8 @@ export async function loadConfig({ file, env = process.env, overrides = {}, cwd 
   if (!result.success) throw new ConfigError(describeIssues(result.error.issues, path));
   const base = dirname(path);
   const config = result.data;
-  const fromFile = (key: "data" | "certs") => (key in overrides ? resolve(cwd, config[key]) : resolve(base, config[key]));
+  const fromFile = (key: "data" | "certs") =>
+    key in overrides ? resolve(cwd, config[key]) : resolve(base, config[key]);
   return deepFreeze({ ...config, data: fromFile("data"), certs: fromFile("certs") });
 }
 
@@ -59,7 +67,10 @@ function envKeyPath(variable: string): string[] | undefined {
   const words = variable.slice("PORTCULLIS_".length).toLowerCase().split("_");
   const walk = (shape: Record<string, unknown>, rest: string[]): string[] | undefined => {
     for (const key of Object.keys(shape)) {
-      const keyWords = key.replace(/([A-Z])/g, "_$1").toLowerCase().split("_");
+      const keyWords = key
+        .replace(/([A-Z])/g, "_$1")
+        .toLowerCase()
+        .split("_");
       if (keyWords.every((word, i) => rest[i] === word)) {
         const remaining = rest.slice(keyWords.length);
         if (remaining.length === 0) return [key];
@@ -74,7 +85,8 @@ function envKeyPath(variable: string): string[] | undefined {
 }
 
 function objectShape(schema: unknown): Record<string, unknown> | undefined {
-  let current = schema as { _def?: { innerType?: unknown; schema?: unknown }; shape?: Record<string, unknown> } | undefined;
+  let current = schema as
+    { _def?: { innerType?: unknown; schema?: unknown }; shape?: Record<string, unknown> } | undefined;
   while (current && !current.shape && current._def) {
     current = (current._def.innerType ?? current._def.schema) as typeof current;
   }

@@ -22,7 +22,12 @@ export function createCaPages(source: CaSource) {
   function withCa(res: ServerResponse, serve: (pem: string, fingerprint: string) => void): void {
     const { caCertPem, caFingerprint } = source.current();
     if (!caCertPem || !caFingerprint) {
-      sendText(res, 404, "text/plain; charset=utf-8", "this server's certificate was not issued by a CA it knows (tls.server without a chain)\n");
+      sendText(
+        res,
+        404,
+        "text/plain; charset=utf-8",
+        "this server's certificate was not issued by a CA it knows (tls.server without a chain)\n",
+      );
       return;
     }
     serve(caCertPem, caFingerprint);
@@ -30,12 +35,16 @@ export function createCaPages(source: CaSource) {
 
   return {
     pem(_req: IncomingMessage, res: ServerResponse) {
-      withCa(res, (pem) => sendText(res, 200, "application/x-pem-file", pem, { "Content-Disposition": 'attachment; filename="ca.crt"' }));
+      withCa(res, (pem) =>
+        sendText(res, 200, "application/x-pem-file", pem, { "Content-Disposition": 'attachment; filename="ca.crt"' }),
+      );
     },
 
     der(_req: IncomingMessage, res: ServerResponse) {
       withCa(res, (pem) =>
-        sendText(res, 200, "application/pkix-cert", new X509Certificate(pem).raw, { "Content-Disposition": 'attachment; filename="ca.der"' }),
+        sendText(res, 200, "application/pkix-cert", new X509Certificate(pem).raw, {
+          "Content-Disposition": 'attachment; filename="ca.der"',
+        }),
       );
     },
 

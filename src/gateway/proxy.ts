@@ -11,11 +11,18 @@ export type UpstreamTarget = { socketPath: string } | { url: string };
  * and their responses back, byte for byte. Absolute `Location` headers for `/v2/` paths are rewritten to
  * our public URL, whatever host the upstream believed it had.
  */
-export function createRegistryProxy(options: { upstream: UpstreamTarget; forwarded: ForwardedResolver; logger: Logger }) {
+export function createRegistryProxy(options: {
+  upstream: UpstreamTarget;
+  forwarded: ForwardedResolver;
+  logger: Logger;
+}) {
   const { upstream, forwarded, logger } = options;
   const proxy = httpProxy.createProxyServer({
     // http-proxy passes socketPath through to http.request; its types insist on host and port.
-    target: "socketPath" in upstream ? ({ socketPath: upstream.socketPath } as unknown as httpProxy.ServerOptions["target"]) : upstream.url,
+    target:
+      "socketPath" in upstream
+        ? ({ socketPath: upstream.socketPath } as unknown as httpProxy.ServerOptions["target"])
+        : upstream.url,
     changeOrigin: "url" in upstream,
     ws: false,
     xfwd: false,
@@ -40,7 +47,12 @@ export function createRegistryProxy(options: { upstream: UpstreamTarget; forward
     proxy.web(req, res, {}, (error) => {
       logger.warn({ err: error, url: req.url }, "upstream registry unreachable");
       if (!res.headersSent) {
-        sendRegistryError(res, 503, "UNAVAILABLE", "the registry behind the gateway is not reachable; try again shortly");
+        sendRegistryError(
+          res,
+          503,
+          "UNAVAILABLE",
+          "the registry behind the gateway is not reachable; try again shortly",
+        );
       } else {
         res.destroy();
       }

@@ -10,7 +10,13 @@ export function sendRegistryError(res: ServerResponse, status: number, code: str
   res.end(body);
 }
 
-export function sendText(res: ServerResponse, status: number, contentType: string, body: string | Buffer, headers: Record<string, string> = {}): void {
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: string | Buffer,
+  headers: Record<string, string> = {},
+): void {
   const content = typeof body === "string" ? Buffer.from(body) : body;
   res.writeHead(status, { "Content-Type": contentType, "Content-Length": content.length, ...headers });
   res.end(res.req.method === "HEAD" ? undefined : content);

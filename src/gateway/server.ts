@@ -35,7 +35,11 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-type Route = { methods: readonly string[]; match: (path: string) => boolean; handle: (req: IncomingMessage, res: ServerResponse) => void };
+type Route = {
+  methods: readonly string[];
+  match: (path: string) => boolean;
+  handle: (req: IncomingMessage, res: ServerResponse) => void;
+};
 
 const tlsVersions = { minVersion: "TLSv1.2", maxVersion: "TLSv1.3" } as const;
 
@@ -52,43 +56,61 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const read = ["GET", "HEAD"];
 
   const routes: Route[] = [
-    { methods: read, match: (p) => p === "/", handle: (_req, res) => sendText(res, 302, "text/plain", "see /ca\n", { Location: "/ca" }) },
+    {
+      methods: read,
+      match: (p) => p === "/",
+      handle: (_req, res) => sendText(res, 302, "text/plain", "see /ca\n", { Location: "/ca" }),
+    },
     { methods: read, match: (p) => p === "/ca" || p === "/ca/", handle: ca.page },
     { methods: read, match: (p) => p === "/ca.crt", handle: ca.pem },
     { methods: read, match: (p) => p === "/ca.der", handle: ca.der },
     { methods: read, match: (p) => p === "/ca/install.sh", handle: ca.script },
-    { methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], match: (p) => p === "/v2" || p.startsWith("/v2/"), handle: proxy },
+    {
+      methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+      match: (p) => p === "/v2" || p.startsWith("/v2/"),
+      handle: proxy,
+    },
   ];
 
-  const server = createServer({ ...secureContext(options.tls), requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => {
-    const started = process.hrtime.bigint();
-    const requestId = randomUUID();
-    req.headers["x-request-id"] = requestId;
-    const { path } = splitUrl(req.url ?? "/");
-    res.on("finish", () => {
-      logger.info(
-        {
-          requestId,
-          method: req.method,
-          path,
-          status: res.statusCode,
-          ms: Number((process.hrtime.bigint() - started) / 1_000_000n),
-          remote: req.socket.remoteAddress,
-        },
-        "request",
-      );
-    });
-    const route = routes.find((r) => r.match(path));
-    if (!route) {
-      sendText(res, 404, "text/plain; charset=utf-8", "not found: the registry API is under /v2/, the CA under /ca\n");
-      return;
-    }
-    if (!route.methods.includes(req.method ?? "GET")) {
-      sendText(res, 405, "text/plain; charset=utf-8", `${req.method} is not allowed here\n`, { Allow: route.methods.join(", ") });
-      return;
-    }
-    route.handle(req, res);
-  });
+  const server = createServer(
+    { ...secureContext(options.tls), requestTimeout: 0, keepAliveTimeout: 65_000 },
+    (req, res) => {
+      const started = process.hrtime.bigint();
+      const requestId = randomUUID();
+      req.headers["x-request-id"] = requestId;
+      const { path } = splitUrl(req.url ?? "/");
+      res.on("finish", () => {
+        logger.info(
+          {
+            requestId,
+            method: req.method,
+            path,
+            status: res.statusCode,
+            ms: Number((process.hrtime.bigint() - started) / 1_000_000n),
+            remote: req.socket.remoteAddress,
+          },
+          "request",
+        );
+      });
+      const route = routes.find((r) => r.match(path));
+      if (!route) {
+        sendText(
+          res,
+          404,
+          "text/plain; charset=utf-8",
+          "not found: the registry API is under /v2/, the CA under /ca\n",
+        );
+        return;
+      }
+      if (!route.methods.includes(req.method ?? "GET")) {
+        sendText(res, 405, "text/plain; charset=utf-8", `${req.method} is not allowed here\n`, {
+          Allow: route.methods.join(", "),
+        });
+        return;
+      }
+      route.handle(req, res);
+    },
+  );
   server.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
 
   await new Promise<void>((resolve, reject) => {

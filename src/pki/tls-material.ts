@@ -77,7 +77,11 @@ export async function ensureTlsMaterial(options: EnsureOptions): Promise<TlsMate
 
   let certPem = await readIfExists(paths.serverCert);
   let keyPem = await readIfExists(paths.serverKey);
-  const reason = options.forceRenew ? "renewal was asked for" : certPem && keyPem ? staleReason(certPem, keyPem, ca.certPem, names, now, config.tls.renewBeforeDays) : "there was none";
+  const reason = options.forceRenew
+    ? "renewal was asked for"
+    : certPem && keyPem
+      ? staleReason(certPem, keyPem, ca.certPem, names, now, config.tls.renewBeforeDays)
+      : "there was none";
   if (reason) {
     const key = generateRsaKey(2048);
     certPem = issueCertificate({
@@ -166,7 +170,9 @@ async function readMaterial(path: string, key: string): Promise<string> {
   try {
     return await readFile(path, "utf8");
   } catch (error) {
-    throw new PkiError(`cannot read ${key} (${path}): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new PkiError(
+      `cannot read ${key} (${path}): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }
 
@@ -179,8 +185,14 @@ function parseCertificate(pem: string, key: string, path: string): X509Certifica
 }
 
 function checkValidity(cert: X509Certificate, key: string, path: string, now: Date): void {
-  if (new Date(cert.validTo) <= now) throw new PkiError(`${key} (${path}) expired on ${new Date(cert.validTo).toISOString()}: renew it or remove the setting`);
-  if (new Date(cert.validFrom) > now) throw new PkiError(`${key} (${path}) is not valid until ${new Date(cert.validFrom).toISOString()}: check the clock`);
+  if (new Date(cert.validTo) <= now)
+    throw new PkiError(
+      `${key} (${path}) expired on ${new Date(cert.validTo).toISOString()}: renew it or remove the setting`,
+    );
+  if (new Date(cert.validFrom) > now)
+    throw new PkiError(
+      `${key} (${path}) is not valid until ${new Date(cert.validFrom).toISOString()}: check the clock`,
+    );
 }
 
 async function loadProvidedCa(
@@ -194,7 +206,9 @@ async function loadProvidedCa(
   checkValidity(cert, "tls.ca.cert", settings.cert, now);
   const passphrase = settings.keyPassphraseEnv ? env[settings.keyPassphraseEnv] : undefined;
   if (settings.keyPassphraseEnv && passphrase === undefined) {
-    throw new PkiError(`tls.ca.keyPassphraseEnv names ${settings.keyPassphraseEnv}, but that environment variable is not set`);
+    throw new PkiError(
+      `tls.ca.keyPassphraseEnv names ${settings.keyPassphraseEnv}, but that environment variable is not set`,
+    );
   }
   let key;
   try {
@@ -207,9 +221,12 @@ async function loadProvidedCa(
         : `tls.ca.key (${settings.key}) is not a private key: ${(error as Error).message}`,
     );
   }
-  if (!cert.checkPrivateKey(key)) throw new PkiError(`tls.ca.key (${settings.key}) does not match tls.ca.cert (${settings.cert})`);
-  if (!cert.ca) throw new PkiError(`tls.ca.cert (${settings.cert}) is not a CA certificate (basicConstraints CA:TRUE is missing)`);
-  if (key.asymmetricKeyType !== "rsa") throw new PkiError(`tls.ca.key (${settings.key}) must be an RSA key (got ${key.asymmetricKeyType})`);
+  if (!cert.checkPrivateKey(key))
+    throw new PkiError(`tls.ca.key (${settings.key}) does not match tls.ca.cert (${settings.cert})`);
+  if (!cert.ca)
+    throw new PkiError(`tls.ca.cert (${settings.cert}) is not a CA certificate (basicConstraints CA:TRUE is missing)`);
+  if (key.asymmetricKeyType !== "rsa")
+    throw new PkiError(`tls.ca.key (${settings.key}) must be an RSA key (got ${key.asymmetricKeyType})`);
   return { certPem, keyPem: key.export({ type: "pkcs8", format: "pem" }).toString() };
 }
 
@@ -229,13 +246,17 @@ async function loadProvidedServer(
   } catch (error) {
     throw new PkiError(`tls.server.key (${settings.key}) is not a private key: ${(error as Error).message}`);
   }
-  if (!cert.checkPrivateKey(key)) throw new PkiError(`tls.server.key (${settings.key}) does not match tls.server.cert (${settings.cert})`);
+  if (!cert.checkPrivateKey(key))
+    throw new PkiError(`tls.server.key (${settings.key}) does not match tls.server.cert (${settings.cert})`);
   const chain = splitPem(chainPem);
   const root = chain.at(-1);
   const covered = names.filter((name) => certificateCovers(certPem, name));
   const warnings = names
     .filter((name) => !certificateCovers(certPem, name))
-    .map((name) => `tls.server.cert (${settings.cert}) does not cover ${name}: clients using that name will fail TLS verification`);
+    .map(
+      (name) =>
+        `tls.server.cert (${settings.cert}) does not cover ${name}: clients using that name will fail TLS verification`,
+    );
   return {
     ...(root ? { caCertPem: root, caFingerprint: sha256Fingerprint(root) } : {}),
     certChainPem: [certPem.trim(), ...chain].join("\n") + "\n",

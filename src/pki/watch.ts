@@ -16,7 +16,10 @@ export function watchServerCertificate(
   let lastCert = "";
   const check = async () => {
     try {
-      const [certChainPem, keyPem] = await Promise.all([readFile(paths.serverCert, "utf8"), readFile(paths.serverKey, "utf8")]);
+      const [certChainPem, keyPem] = await Promise.all([
+        readFile(paths.serverCert, "utf8"),
+        readFile(paths.serverKey, "utf8"),
+      ]);
       if (certChainPem === lastCert) return;
       if (!new X509Certificate(certChainPem).checkPrivateKey(createPrivateKey(keyPem))) return;
       lastCert = certChainPem;
@@ -25,7 +28,10 @@ export function watchServerCertificate(
       onError(error);
     }
   };
-  void readFile(paths.serverCert, "utf8").then((pem) => (lastCert = pem), () => undefined);
+  void readFile(paths.serverCert, "utf8").then(
+    (pem) => (lastCert = pem),
+    () => undefined,
+  );
   const listener = () => void check();
   watchFile(paths.serverCert, { interval: intervalMs }, listener);
   watchFile(paths.serverKey, { interval: intervalMs }, listener);

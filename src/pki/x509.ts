@@ -1,4 +1,11 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, X509Certificate } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  X509Certificate,
+} from "node:crypto";
 import { isIP } from "node:net";
 import forge from "node-forge";
 
@@ -43,7 +50,8 @@ export function issueCertificate(options: IssueOptions): string {
   const signerKeyPem = options.issuer?.keyPem ?? options.selfKeyPem;
   if (!signerKeyPem) throw new Error("a certificate needs an issuer or its own key");
   const signerKey = createPrivateKey(signerKeyPem);
-  if (signerKey.asymmetricKeyType !== "rsa") throw new Error(`issuer keys must be RSA (got ${signerKey.asymmetricKeyType})`);
+  if (signerKey.asymmetricKeyType !== "rsa")
+    throw new Error(`issuer keys must be RSA (got ${signerKey.asymmetricKeyType})`);
   const certified = createPublicKey(options.publicKeyPem);
   const isRsa = certified.asymmetricKeyType === "rsa";
 
@@ -53,7 +61,11 @@ export function issueCertificate(options: IssueOptions): string {
   cert.validity.notBefore = new Date(now - 60 * 60 * 1000);
   cert.validity.notAfter = new Date(now + options.days * 24 * 60 * 60 * 1000);
   cert.setSubject(attributes(options.subject));
-  cert.setIssuer(options.issuer ? forge.pki.certificateFromPem(options.issuer.certPem).subject.attributes : attributes(options.subject));
+  cert.setIssuer(
+    options.issuer
+      ? forge.pki.certificateFromPem(options.issuer.certPem).subject.attributes
+      : attributes(options.subject),
+  );
   cert.publicKey = forge.pki.publicKeyFromPem(
     (isRsa ? certified : createPublicKey(signerKey)).export({ type: "spki", format: "pem" }).toString(),
   );
@@ -71,13 +83,21 @@ export function issueCertificate(options: IssueOptions): string {
   const certificate = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     tbs,
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(forge.pki.oids.sha256WithRSAEncryption as string).getBytes()),
+      asn1.create(
+        asn1.Class.UNIVERSAL,
+        asn1.Type.OID,
+        false,
+        asn1.oidToDer(forge.pki.oids.sha256WithRSAEncryption as string).getBytes(),
+      ),
       asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, ""),
     ]),
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, "\0" + signature.toString("binary")),
   ]);
   const der = Buffer.from(asn1.toDer(certificate).getBytes(), "binary");
-  return `-----BEGIN CERTIFICATE-----\n${der.toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n?$/, "\n")}-----END CERTIFICATE-----\n`;
+  return `-----BEGIN CERTIFICATE-----\n${der
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .replace(/\n?$/, "\n")}-----END CERTIFICATE-----\n`;
 }
 
 function extensions(options: IssueOptions, isRsa: boolean): object[] {

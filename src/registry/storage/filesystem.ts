@@ -47,7 +47,11 @@ export function createFilesystemDriver(root: string): StorageDriver {
         if (isMissing(error)) return undefined;
         throw error;
       }
-      return file.createReadStream(range ? { start: range.start, end: range.end } : {});
+      // 1 MiB reads: with the default 64 KiB, pulls spend their time in per-chunk overhead.
+      return file.createReadStream({
+        highWaterMark: 1024 * 1024,
+        ...(range ? { start: range.start, end: range.end } : {}),
+      });
     },
 
     async append(path, offset, source) {
