@@ -18,6 +18,12 @@ export interface Dockerd {
 export interface DockerdOptions {
   /** More dockerd flags, e.g. `--insecure-registry`. */
   extraArgs?: string[];
+  /**
+   * Run dockerd (and the containerd it starts) in this network namespace, a name under /var/run/netns,
+   * entered with `nsenter --net=`. Not `ip netns exec`: it remounts /sys, and dockerd then fails with
+   * "Devices cgroup isn't mounted". The API socket stays a file under /tmp, reachable from the host.
+   */
+  netns?: string;
 }
 
 // Debian's docker CLI; /usr/local/bin/docker, if there, may be another version the daemon does not match.
@@ -70,27 +76,31 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
   const dockerd = requireTool("dockerd", "docker.io");
   const dockerCli = requireTool(DOCKER_CLI, "docker.io");
   requireTool("containerd", "containerd");
+  const nsenter = options.netns === undefined ? undefined : requireTool("nsenter", "util-linux");
   const dir = await mkdtemp(join(SHORT_TMP, "pcd-"));
   const socket = join(dir, "docker.sock");
   const execRoot = join(dir, "exec");
   const containerdPidFile = join(execRoot, "containerd", "containerd.pid");
   await writeFile(join(dir, "daemon.json"), JSON.stringify({ "deprecated-key-path": join(dir, "key.json") }));
-  const daemon = spawnDaemon(
-    dockerd,
-    [
-      "--storage-driver=vfs",
-      "--iptables=false",
-      "--ip6tables=false",
-      "--bridge=none",
-      `--data-root=${join(dir, "data")}`,
-      `--exec-root=${execRoot}`,
-      `--pidfile=${join(dir, "docker.pid")}`,
-      `--config-file=${join(dir, "daemon.json")}`,
-      `--host=unix://${socket}`,
-      ...(options.extraArgs ?? []),
-    ],
-    { logPath: join(dir, "dockerd.log") },
-  );
+  const dockerdArgs = [
+    "--storage-driver=vfs",
+    "--iptables=false",
+    "--ip6tables=false",
+    "--bridge=none",
+    `--data-root=${join(dir, "data")}`,
+    `--exec-root=${execRoot}`,
+    `--pidfile=${join(dir, "docker.pid")}`,
+    `--config-file=${join(dir, "daemon.json")}`,
+    `--host=unix://${socket}`,
+    ...(options.extraArgs ?? []),
+  ];
+  // nsenter execs dockerd in its own process, so the daemon's pid is dockerd's and stop() signals it.
+  const daemon =
+    nsenter === undefined
+      ? spawnDaemon(dockerd, dockerdArgs, { logPath: join(dir, "dockerd.log") })
+      : spawnDaemon(nsenter, [`--net=/var/run/netns/${options.netns}`, dockerd, ...dockerdArgs], {
+          logPath: join(dir, "dockerd.log"),
+        });
 
   async function stop(): Promise<void> {
     await daemon.stop(30_000);

@@ -1,0 +1,67 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { runCommand, type CommandOptions, type CommandResult } from "./command.js";
+import { requireTool } from "./tools.js";
+
+/** Runs a program, possibly somewhere else (inside a network namespace, say). */
+export type Runner = (file: string, args: readonly string[], options?: CommandOptions) => Promise<CommandResult>;
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * The SHA-256 (hex) of REGISTRY's `/ca/install.sh` as the server printed it at start, in the one-liner
+ * `curl -fsSk https://REGISTRY/ca/install.sh ... echo 'HEX  portcullis-ca.sh' | sha256sum -c -`: the value
+ * an operator reads off the console.
+ */
+export function printedScriptChecksum(banner: string, registry: string): string {
+  const line = new RegExp(`https://${escapeRegExp(registry)}/ca/install\\.sh .*?echo '([0-9a-f]{64}) {2}`);
+  const match = line.exec(banner);
+  if (match?.[1] === undefined)
+    throw new Error(`the start banner prints no install one-liner for ${registry}:\n${banner}`);
+  return match[1];
+}
+
+/**
+ * Downloads `https://REGISTRY/ca/install.sh` to `path` as the printed one-liner does, with `curl -k` (the
+ * client does not trust the CA yet: the checksum is what makes that safe), and returns the SHA-256 (hex)
+ * of what arrived. `run` runs curl elsewhere, e.g. inside a network namespace.
+ */
+export async function downloadInstallScript(registry: string, path: string, run: Runner = runCommand): Promise<string> {
+  const curl = requireTool("curl", "curl");
+  // --noproxy: the request goes straight to the gateway whatever proxy the environment names.
+  await run(curl, ["-fsSk", "--noproxy", "*", `https://${registry}/ca/install.sh`, "-o", path]);
+  return createHash("sha256")
+    .update(await readFile(path))
+    .digest("hex");
+}
+
+/** `sh SCRIPT ARGS...`, as the one-liner runs it; resolves with what the script printed. */
+export function runInstallScript(path: string, args: readonly string[] = []): Promise<CommandResult> {
+  return runCommand("/bin/sh", [path, ...args]);
+}
+
+/**
+ * Every file the script installs for REGISTRY under ROOT ("" for this machine's own root), when run as
+ * root: docker's and podman/skopeo's `certs.d/REGISTRY/ca.crt`, and containerd's `ca.crt` with its
+ * `hosts.toml`.
+ */
+export function installedFiles(registry: string, root = ""): string[] {
+  return [
+    `${root}/etc/docker/certs.d/${registry}/ca.crt`,
+    `${root}/etc/containers/certs.d/${registry}/ca.crt`,
+    `${root}/etc/containerd/certs.d/${registry}/ca.crt`,
+    `${root}/etc/containerd/certs.d/${registry}/hosts.toml`,
+  ];
+}
+
+/** The `hosts.toml` containerd reads from `certs.d/REGISTRY/`: the registry over HTTPS, trusting `ca.crt` beside it. */
+export function expectedHostsToml(registry: string): string {
+  return (
+    `server = "https://${registry}"\n\n` +
+    `[host."https://${registry}"]\n` +
+    `  capabilities = ["pull", "resolve", "push"]\n` +
+    `  ca = "ca.crt"\n`
+  );
+}
