@@ -1,17 +1,29 @@
 #!/usr/bin/env node
+import { HtpasswdError } from "../auth/authn/htpasswd-file.js";
 import { ConfigError } from "../config/loader.js";
 import { UsageError } from "./errors.js";
 import { caUsage, runCa } from "./ca.js";
+import { policyUsage, runPolicy } from "./policy.js";
 import { registryUsage, runRegistry } from "./registry.js";
 import { runServe, serveUsage } from "./serve.js";
+import { runUser, userUsage } from "./user.js";
 
 const commands: Record<string, (argv: readonly string[]) => Promise<void>> = {
   serve: runServe,
   registry: runRegistry,
   ca: runCa,
+  user: runUser,
+  policy: runPolicy,
 };
 
-const usage = ["usage:", `  ${serveUsage}`, `  ${registryUsage}`, `  ${caUsage}`].join("\n");
+const usage = [
+  "usage:",
+  `  ${serveUsage}`,
+  `  ${registryUsage}`,
+  `  ${caUsage}`,
+  `  ${userUsage}`,
+  `  ${policyUsage}`,
+].join("\n");
 
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -25,7 +37,7 @@ async function main(argv: readonly string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError || error instanceof ConfigError) {
+  if (error instanceof UsageError || error instanceof ConfigError || error instanceof HtpasswdError) {
     process.stderr.write(`portcullis: ${error.message}\n`);
     process.exit(2);
   }

@@ -5,7 +5,8 @@ import { loadConfig } from "../config/loader.js";
 import type { Config } from "../config/schema.js";
 import { startGateway } from "../gateway/server.js";
 import { createLogger } from "../log.js";
-import { certPaths, ensureTlsMaterial, type TlsMaterial } from "../pki/tls-material.js";
+import { authFromConfig, ensureFirstUser } from "../auth/from-config.js";
+import { certPaths, ensureTlsMaterial, loadSigningCa, type TlsMaterial } from "../pki/tls-material.js";
 import { watchServerCertificate } from "../pki/watch.js";
 import { parseListen, startRegistryServer } from "../registry/server.js";
 import { parseArgs, stringFlag, type ParsedArgs } from "./args.js";
@@ -39,6 +40,8 @@ export async function runServe(argv: readonly string[]): Promise<void> {
   if ("socket" in listen) throw new UsageError("listen: the gateway listens on HOST:PORT, not a unix socket");
 
   const material = await ensureTlsMaterial({ config });
+  const firstUser = await ensureFirstUser(config);
+  const auth = await authFromConfig(config, { logger, ca: await loadSigningCa(config) });
   const registry = config.upstream ? undefined : await startBuiltInRegistry(config.data);
   const upstream = config.upstream ? { url: config.upstream } : { socketPath: registry!.socket };
   let current: TlsMaterial = material;
@@ -50,6 +53,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     upstream,
     trustedProxies: config.trustedProxies,
     publicUrl: config.publicUrl,
+    auth,
     logger,
   });
 
@@ -82,7 +86,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
       caCertPem: material.caCertPem,
       caFingerprint: material.caFingerprint,
       upstream: config.upstream ?? `built-in, storage in ${config.data}`,
-      actions: material.actions,
+      actions: [...material.actions, ...(firstUser ? [firstUser] : [])],
       warnings: material.warnings,
     }),
   );
@@ -91,6 +95,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     clearInterval(renewal);
     stopWatching();
     await gateway.close();
+    await auth.close();
     await registry?.close();
     process.exit(0);
   };

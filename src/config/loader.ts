@@ -57,9 +57,30 @@ export async function loadConfig({
   if (!result.success) throw new ConfigError(describeIssues(result.error.issues, path));
   const base = dirname(path);
   const config = result.data;
-  const fromFile = (key: "data" | "certs") =>
-    key in overrides ? resolve(cwd, config[key]) : resolve(base, config[key]);
-  return deepFreeze({ ...config, data: fromFile("data"), certs: fromFile("certs") });
+  const fromFile = (value: string) => resolve(base, value);
+  const fromFlagOrFile = (key: "data" | "certs") =>
+    key in overrides ? resolve(cwd, config[key]) : fromFile(config[key]);
+  const { tls, auth } = config;
+  return deepFreeze({
+    ...config,
+    data: fromFlagOrFile("data"),
+    certs: fromFlagOrFile("certs"),
+    tls: {
+      ...tls,
+      ca: tls.ca && { ...tls.ca, cert: fromFile(tls.ca.cert), key: fromFile(tls.ca.key) },
+      server: tls.server && {
+        ...tls.server,
+        cert: fromFile(tls.server.cert),
+        key: fromFile(tls.server.key),
+        chain: tls.server.chain && fromFile(tls.server.chain),
+      },
+    },
+    auth: {
+      ...auth,
+      htpasswd: { file: auth.htpasswd.file && fromFile(auth.htpasswd.file) },
+      ldap: auth.ldap && { ...auth.ldap, caFile: auth.ldap.caFile && fromFile(auth.ldap.caFile) },
+    },
+  });
 }
 
 /** `PORTCULLIS_TLS_RENEW_BEFORE_DAYS` → `["tls", "renewBeforeDays"]`, matched against the schema's own keys. */

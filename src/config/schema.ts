@@ -8,6 +8,72 @@ const hostPort = z
  * The one schema for `portcullis.yaml`: every key, its default and its form. Unknown keys are errors at
  * every depth, so a misspelt key is caught at load instead of silently ignored.
  */
+const ldapSchema = z
+  .object({
+    /** ldap://host:389 or ldaps://host:636 */
+    url: z.string().regex(/^ldaps?:\/\/[^\s]+$/, "expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]"),
+    /** Service account used to search for users; anonymous search when absent. */
+    bindDn: z.string().min(1).optional(),
+    /** Name of the environment variable holding the service account's password. */
+    bindPasswordEnv: z.string().min(1).optional(),
+    userBase: z.string().min(1),
+    /** `{username}` is replaced by the escaped user name (RFC 4515). */
+    userFilter: z.string().includes("{username}", { message: "must contain {username}" }).default("(uid={username})"),
+    /** Attribute of the user entry listing group DNs, e.g. memberOf. */
+    groupAttribute: z.string().min(1).optional(),
+    groupSearch: z
+      .object({
+        base: z.string().min(1),
+        filter: z.string().includes("{dn}", { message: "must contain {dn}" }).default("(member={dn})"),
+        nameAttribute: z.string().min(1).default("cn"),
+      })
+      .strict()
+      .optional(),
+    startTls: z.boolean().default(false),
+    /** PEM CA that issued the LDAP server's certificate (ldaps:// and StartTLS). */
+    caFile: z.string().min(1).optional(),
+    timeoutMs: z.number().int().min(100).max(120_000).default(5000),
+  })
+  .strict();
+
+const policyRuleSchema = z
+  .object({
+    account: z.string().min(1).optional(),
+    group: z.string().min(1).optional(),
+    anonymous: z.boolean().optional(),
+    repository: z.string().min(1),
+    clientIp: z.string().min(1).optional(),
+    actions: z.array(z.enum(["pull", "push", "delete", "*"])).min(1),
+  })
+  .strict();
+
+const authSchema = z
+  .object({
+    /** The `service` in challenges and the tokens' audience; a registry verifying our tokens is configured with it. */
+    service: z.string().min(1).default("portcullis"),
+    /** The tokens' `iss`. */
+    issuer: z.string().min(1).default("portcullis"),
+    tokenTtlSeconds: z.number().int().min(60).max(86_400).default(300),
+    refreshTokenDays: z.number().int().min(1).max(3650).default(90),
+    signingAlgorithm: z.enum(["ES256", "RS256"]).default("ES256"),
+    /** Put libtrust's key ID in `kid` (for registry 2.x set up without x5c support); registry 3 does not know it. */
+    libtrustKeyId: z.boolean().default(false),
+    /** Let callers without credentials get tokens (the policies still decide what they may do). */
+    anonymous: z.boolean().default(false),
+    /** Members may delete everywhere under the default policy. */
+    adminGroup: z.string().min(1).default("admins"),
+    /** Groups of htpasswd users, by name: `{ admins: [admin, alice] }`. */
+    groups: z.record(z.string(), z.array(z.string().min(1))).default({ admins: ["admin"] }),
+    /** How long a verified user+password pair is remembered, so a push costs one bcrypt. */
+    credentialCacheSeconds: z.number().int().min(0).max(3600).default(60),
+    htpasswd: z
+      .object({ file: z.string().min(1).optional() })
+      .strict()
+      .default({}),
+    ldap: ldapSchema.optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Where the HTTPS gateway listens. 5000 is the port every registry:2 guide uses. */
@@ -48,6 +114,9 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    auth: authSchema.default({}),
+    /** Ordered access rules; the first that matches a caller and a repository decides. Absent: the default policy. */
+    policies: z.array(policyRuleSchema).optional(),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()
@@ -56,3 +125,4 @@ export const configSchema = z
   .strict();
 
 export type Config = z.infer<typeof configSchema>;
+export type LdapConfig = z.infer<typeof ldapSchema>;

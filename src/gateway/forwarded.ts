@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { BlockList, isIP } from "node:net";
+import { createAddressList } from "../http/address-list.js";
 
 export interface ForwardedView {
   /** `https://host[:port]` as the client addressed us. */
@@ -14,14 +14,7 @@ export interface ForwardedView {
  * make us point `Location` headers at a host of its choosing.
  */
 export function createForwardedResolver(options: { trustedProxies: readonly string[]; publicUrl?: string }) {
-  const trusted = new BlockList();
-  for (const entry of options.trustedProxies) addTrusted(trusted, entry);
-  const isTrusted = (address: string | undefined) => {
-    if (!address) return false;
-    const plain = address.startsWith("::ffff:") ? address.slice(7) : address;
-    const family = isIP(plain) === 6 ? "ipv6" : "ipv4";
-    return trusted.check(plain, family);
-  };
+  const isTrusted = createAddressList(options.trustedProxies, "trustedProxies");
   const fixedBase = options.publicUrl?.replace(/\/+$/, "");
 
   return function resolve(req: IncomingMessage): ForwardedView {
@@ -49,12 +42,3 @@ export function createForwardedResolver(options: { trustedProxies: readonly stri
 }
 
 export type ForwardedResolver = ReturnType<typeof createForwardedResolver>;
-
-function addTrusted(list: BlockList, entry: string): void {
-  const [address, prefix] = entry.split("/");
-  const family = isIP(address ?? "");
-  if (!address || family === 0) throw new Error(`trustedProxies: "${entry}" is not an IP address or CIDR`);
-  const type = family === 6 ? "ipv6" : "ipv4";
-  if (prefix === undefined) list.addAddress(address, type);
-  else list.addSubnet(address, Number(prefix), type);
-}

@@ -5,14 +5,33 @@ import type { AddressInfo } from "node:net";
 import type { SecureContextOptions } from "node:tls";
 import { splitUrl } from "../http/request-url.js";
 import type { Logger } from "../log.js";
+import type { CredentialCheck } from "../auth/authn/credential-check.js";
+import type { Policy } from "../auth/authz/policy.js";
+import type { RefreshTokens } from "../auth/token/refresh-tokens.js";
+import type { SigningKeyring } from "../auth/token/signing-keys.js";
+import type { AccessClaims, Tokens } from "../auth/token/tokens.js";
+import { createAccessControl, sendChallenge } from "./access-control.js";
 import { createCaPages, type CaSource } from "./ca-pages.js";
+import { createCatalogView } from "./catalog-view.js";
+import { createTokenEndpoint } from "./token-endpoint.js";
 import { createForwardedResolver } from "./forwarded.js";
 import { createRegistryProxy, type UpstreamTarget } from "./proxy.js";
-import { sendText } from "./responses.js";
+import { sendRegistryError, sendText } from "./responses.js";
 
 export interface GatewayTls {
   certChainPem: string;
   keyPem: string;
+}
+
+/** Token authentication; without it the gateway lets every request through (the registry layer's own tests). */
+export interface GatewayAuth {
+  service: string;
+  anonymous: boolean;
+  credentials: CredentialCheck;
+  policy: Policy;
+  tokens: Tokens;
+  refreshTokens: RefreshTokens;
+  keyring: () => SigningKeyring;
 }
 
 export interface GatewayOptions {
@@ -24,6 +43,7 @@ export interface GatewayOptions {
   upstream: UpstreamTarget;
   trustedProxies: readonly string[];
   publicUrl?: string;
+  auth?: GatewayAuth;
   logger: Logger;
 }
 
@@ -55,6 +75,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const ca = createCaPages(options.ca);
   const read = ["GET", "HEAD"];
 
+  const registry = options.auth ? guard(options.auth) : proxy;
+
   const routes: Route[] = [
     {
       methods: read,
@@ -65,12 +87,76 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     { methods: read, match: (p) => p === "/ca.crt", handle: ca.pem },
     { methods: read, match: (p) => p === "/ca.der", handle: ca.der },
     { methods: read, match: (p) => p === "/ca/install.sh", handle: ca.script },
+    ...(options.auth ? tokenRoutes(options.auth) : []),
     {
       methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
       match: (p) => p === "/v2" || p.startsWith("/v2/"),
-      handle: proxy,
+      handle: registry,
     },
   ];
+
+  function tokenRoutes(auth: GatewayAuth): Route[] {
+    const endpoint = createTokenEndpoint({ ...auth, forwarded, logger });
+    return [
+      { methods: ["GET", "POST"], match: (p) => p === "/token", handle: endpoint },
+      {
+        methods: read,
+        match: (p) => p === "/.well-known/jwks.json",
+        handle: (_req, res) =>
+          sendText(
+            res,
+            200,
+            "application/jwk-set+json",
+            JSON.stringify({ keys: auth.keyring().verifying.map((k) => k.jwk) }),
+          ),
+      },
+      {
+        methods: read,
+        match: (p) => p === "/token/signing.crt",
+        handle: (_req, res) =>
+          sendText(
+            res,
+            200,
+            "application/x-pem-file",
+            auth
+              .keyring()
+              .verifying.map((k) => k.certificatePem)
+              .join(""),
+          ),
+      },
+    ];
+  }
+
+  /** Every `/v2/` request needs a token that allows what the endpoint does; the catalog is cut to what the caller may pull. */
+  function guard(auth: GatewayAuth) {
+    const access = createAccessControl({ tokens: auth.tokens });
+    const subjectOf = async (claims: AccessClaims, req: IncomingMessage) => {
+      const identity = claims.subject ? await auth.credentials.lookup(claims.subject) : undefined;
+      return { account: identity?.name, groups: identity?.groups ?? [], clientIp: forwarded(req).clientAddress };
+    };
+    const claimsOf = new WeakMap<IncomingMessage, AccessClaims>();
+    const catalog = createCatalogView({
+      upstream: options.upstream,
+      mayPull: async (req, repository) => {
+        const subject = await subjectOf(claimsOf.get(req) as AccessClaims, req);
+        return auth.policy.decide(subject, repository).actions.includes("pull");
+      },
+    });
+    return (req: IncomingMessage, res: ServerResponse) => {
+      const run = async () => {
+        const outcome = await access(req);
+        if (outcome.kind === "challenge") return sendChallenge(res, forwarded(req), auth.service, outcome);
+        if (!outcome.catalog) return proxy(req, res);
+        claimsOf.set(req, outcome.claims);
+        await catalog(req, res);
+      };
+      run().catch((error: unknown) => {
+        logger.error({ err: error, url: req.url }, "request failed in the gateway");
+        if (!res.headersSent) sendRegistryError(res, 500, "UNKNOWN", "internal error");
+        else res.destroy();
+      });
+    };
+  }
 
   const server = createServer(
     { ...secureContext(options.tls), requestTimeout: 0, keepAliveTimeout: 65_000 },

@@ -114,6 +114,17 @@ export function wantedNames(config: Pick<Config, "tls" | "publicUrl">): string[]
   return [...new Set([...machineNames(), ...configuredNames(config)])];
 }
 
+/**
+ * The CA that issues token-signing certificates: the operator's (`tls.ca`) or our own in the certs
+ * directory, created when missing (also when `tls.server` supplies the TLS certificate).
+ */
+export async function loadSigningCa(
+  config: Pick<Config, "certs" | "tls">,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ certPem: string; keyPem: string }> {
+  return config.tls.ca ? loadProvidedCa(config.tls.ca, env, new Date()) : loadOrCreateCa(certPaths(config.certs), []);
+}
+
 function configuredNames(config: Pick<Config, "tls" | "publicUrl">): string[] {
   const names = config.tls.names.map((n) => n.toLowerCase());
   if (config.publicUrl) names.push(new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, "").toLowerCase());

@@ -7,6 +7,7 @@ import { connect, type PeerCertificate } from "node:tls";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { httpsRequest } from "../support/https-client.js";
+import { fetchToken } from "../support/registry-token.js";
 import { cliPath, startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
 import { removeTempDir } from "../support/temp-dir.js";
 
@@ -44,19 +45,32 @@ function peerCertificate(port: number, ca: string): Promise<PeerCertificate> {
 describe("renewing the server certificate while serving", () => {
   let serve: PortcullisServe;
   let digest: string;
+  let auth: Record<string, string>;
 
   beforeAll(async () => {
     serve = await startPortcullisServe();
     digest = expectedDigest();
-    const start = await httpsRequest(`${serve.url}/v2/big/blob/blobs/uploads/`, { method: "POST", ca: serve.caPem });
+    const token = await fetchToken(serve.url, serve.caPem, "admin", serve.adminPassword, [
+      "repository:big/blob:pull,push",
+    ]);
+    auth = { Authorization: `Bearer ${token}` };
+    const start = await httpsRequest(`${serve.url}/v2/big/blob/blobs/uploads/`, {
+      method: "POST",
+      ca: serve.caPem,
+      headers: auth,
+    });
     const patched = await httpsRequest(start.headers.location as string, {
       method: "PATCH",
       ca: serve.caPem,
-      headers: { "Content-Type": "application/octet-stream" },
+      headers: { "Content-Type": "application/octet-stream", ...auth },
       body: blobStream(),
     });
     expect(patched.status).toBe(202);
-    const done = await httpsRequest(`${patched.headers.location}?digest=${digest}`, { method: "PUT", ca: serve.caPem });
+    const done = await httpsRequest(`${patched.headers.location}?digest=${digest}`, {
+      method: "PUT",
+      ca: serve.caPem,
+      headers: auth,
+    });
     expect(done.status).toBe(201);
   });
   afterAll(async () => {
@@ -71,15 +85,19 @@ describe("renewing the server certificate while serving", () => {
     let received = 0;
     let response: import("node:http").IncomingMessage | undefined;
     const pulled = new Promise<void>((resolve, reject) => {
-      const req = request(`${serve.url}/v2/big/blob/blobs/${digest}`, { ca: serve.caPem, agent: false }, (res) => {
-        response = res;
-        res.on("data", (chunk: Buffer) => {
-          hash.update(chunk);
-          received += chunk.length;
-        });
-        res.on("end", resolve);
-        res.on("error", reject);
-      });
+      const req = request(
+        `${serve.url}/v2/big/blob/blobs/${digest}`,
+        { ca: serve.caPem, agent: false, headers: auth },
+        (res) => {
+          response = res;
+          res.on("data", (chunk: Buffer) => {
+            hash.update(chunk);
+            received += chunk.length;
+          });
+          res.on("end", resolve);
+          res.on("error", reject);
+        },
+      );
       req.on("error", reject);
       req.end();
     });

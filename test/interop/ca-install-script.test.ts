@@ -83,6 +83,9 @@ describe("the CA install script, and skopeo and podman trusting the gateway thro
       .sort();
   }
 
+  /** The first-start admin's credentials, as `USER:PASSWORD` for `--creds`. */
+  const creds = () => `admin:${serve.adminPassword}`;
+
   /** `skopeo --policy POLICY ARGS` with the test's registries.conf. */
   function skopeoClient(args: readonly string[]) {
     return skopeo(["--policy", policy, ...args], { env: clientEnv });
@@ -155,8 +158,8 @@ describe("the CA install script, and skopeo and podman trusting the gateway thro
     const reference = `docker://${registry}/team/skopeo:v1`;
     const back = join(work.path, "skopeo-back");
 
-    await skopeoCopy(image.reference, reference, ["--dest-cert-dir", certDir]);
-    await skopeoCopy(reference, `dir:${back}`, ["--src-cert-dir", certDir]);
+    await skopeoCopy(image.reference, reference, ["--dest-cert-dir", certDir, "--dest-creds", creds()]);
+    await skopeoCopy(reference, `dir:${back}`, ["--src-cert-dir", certDir, "--src-creds", creds()]);
 
     const copy = await readDirCopy(back);
     expect(contentSummary(copy)).toEqual(contentSummary(image));
@@ -166,14 +169,23 @@ describe("the CA install script, and skopeo and podman trusting the gateway thro
   it("makes skopeo refuse the gateway with an unknown-authority error when it is not given the cert dir", async () => {
     const image = await buildDockerSchema2Image(join(work.path, "untrusted-image"), { layerSizes: [1024] });
 
-    const failure = await skopeoCopy(image.reference, `docker://${registry}/team/untrusted:v1`).catch(
-      (error: unknown) => error,
-    );
+    const failure = await skopeoCopy(image.reference, `docker://${registry}/team/untrusted:v1`, [
+      "--dest-creds",
+      creds(),
+    ]).catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(CommandError);
     expect((failure as CommandError).stderr).toMatch(/x509: certificate signed by unknown authority/);
     await expect(
-      skopeoClient(["inspect", "--raw", "--cert-dir", certDir, `docker://${registry}/team/untrusted:v1`]),
+      skopeoClient([
+        "inspect",
+        "--raw",
+        "--cert-dir",
+        certDir,
+        "--creds",
+        creds(),
+        `docker://${registry}/team/untrusted:v1`,
+      ]),
     ).rejects.toThrow(/manifest unknown|name unknown/i);
   });
 
@@ -183,16 +195,24 @@ describe("the CA install script, and skopeo and podman trusting the gateway thro
     const imageId = (await podman.podman(["import", rootfs.path, reference])).stdout.trim();
     const digestFile = join(work.path, "podman-digest");
 
-    await podman.podman(["push", "--cert-dir", certDir, "--digestfile", digestFile, reference]);
+    await podman.podman(["push", "--cert-dir", certDir, "--creds", creds(), "--digestfile", digestFile, reference]);
 
     const pushedDigest = (await readFile(digestFile, "utf8")).trim();
-    const served = await skopeoClient(["inspect", "--raw", "--cert-dir", certDir, `docker://${reference}`]);
+    const served = await skopeoClient([
+      "inspect",
+      "--raw",
+      "--cert-dir",
+      certDir,
+      "--creds",
+      creds(),
+      `docker://${reference}`,
+    ]);
     expect(sha256(served.stdout)).toBe(pushedDigest);
 
     await podman.podman(["rmi", reference]);
     await expect(podman.podman(["image", "exists", reference])).rejects.toThrow();
 
-    await podman.podman(["pull", "--cert-dir", certDir, reference]);
+    await podman.podman(["pull", "--cert-dir", certDir, "--creds", creds(), reference]);
 
     const { stdout } = await podman.podman(["image", "inspect", "--format", "{{.Id}}", reference]);
     expect(stdout.trim()).toBe(imageId.replace(/^sha256:/, ""));

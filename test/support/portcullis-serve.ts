@@ -15,6 +15,8 @@ export interface PortcullisServe {
   dataDir: string;
   certsDir: string;
   caPem: string;
+  /** The password of the `admin` user the first start creates (when no users exist). */
+  adminPassword: string;
   /** What the process printed so far. */
   output(): Promise<string>;
   process: DaemonProcess;
@@ -66,6 +68,7 @@ export async function startPortcullisServe(options: ServeOptions = {}): Promise<
     dataDir,
     certsDir,
     caPem: await readFile(join(certsDir, "ca.crt"), "utf8"),
+    adminPassword: (await readFile(join(certsDir, "admin-password"), "utf8").catch(() => "")).trim(),
     output: () => child.log(),
     process: child,
     stop: () => child.stop(),

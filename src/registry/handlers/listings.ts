@@ -1,6 +1,8 @@
 import type { Catalog } from "../catalog.js";
 import { parseDigest } from "../digest.js";
-import { paginate, sendJson } from "../http.js";
+import { paginate } from "../../http/pagination.js";
+import { RegistryError } from "../errors.js";
+import { sendJson } from "../http.js";
 import type { ManifestStore } from "../manifest-store.js";
 import { mediaTypes } from "../media-types.js";
 import { checkRepositoryName } from "../names.js";
@@ -18,13 +20,13 @@ export function createListingHandlers(
     },
 
     async catalog({ res, path, query }) {
-      const { page, headers } = paginate(await catalog.repositories(), query, path);
+      const { page, headers } = paginate(await catalog.repositories(), query, path, invalidPageSize);
       sendJson(res, 200, { repositories: page }, headers);
     },
 
     async tags({ res, path, query }, params) {
       const name = checkRepositoryName(params.name);
-      const { page, headers } = paginate(await manifests.tags(name), query, path);
+      const { page, headers } = paginate(await manifests.tags(name), query, path, invalidPageSize);
       sendJson(res, 200, { name, tags: page }, headers);
     },
 
@@ -42,3 +44,6 @@ export function createListingHandlers(
     },
   };
 }
+
+const invalidPageSize = (n: string) =>
+  new RegistryError("PAGINATION_NUMBER_INVALID", "invalid number of results requested", { n });

@@ -1,0 +1,115 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import type { Config } from "../config/schema.js";
+import type { Logger } from "../log.js";
+import { writeSecret } from "../pki/files.js";
+import type { Authenticator } from "./authn/authenticator.js";
+import { createCredentialCheck, type CredentialCheck } from "./authn/credential-check.js";
+import { createHtpasswdAuthenticator } from "./authn/htpasswd.js";
+import { hashPassword, readHtpasswd, writeHtpasswd } from "./authn/htpasswd-file.js";
+import { createLdapAuthenticator } from "./authn/ldap.js";
+import { createPolicy, defaultRules, type Policy, type PolicyRule } from "./authz/policy.js";
+import { createRefreshTokens, loadRefreshSecret, type RefreshTokens } from "./token/refresh-tokens.js";
+import { loadSigningKeys, type SigningKeyring, type SigningKeyOptions } from "./token/signing-keys.js";
+import { createTokens, type Tokens } from "./token/tokens.js";
+
+export interface AuthStack {
+  service: string;
+  anonymous: boolean;
+  credentials: CredentialCheck;
+  policy: Policy;
+  tokens: Tokens;
+  refreshTokens: RefreshTokens;
+  keyring: () => SigningKeyring;
+  close(): Promise<void>;
+}
+
+export const htpasswdPath = (config: Pick<Config, "auth" | "certs">) =>
+  config.auth.htpasswd.file ?? join(config.certs, "htpasswd");
+export const signingKeyDir = (config: Pick<Config, "certs">) => join(config.certs, "token-signing");
+
+export function signingKeyOptions(config: Config, ca: SigningKeyOptions["ca"]): SigningKeyOptions {
+  return {
+    dir: signingKeyDir(config),
+    algorithm: config.auth.signingAlgorithm,
+    ca,
+    tokenTtlSeconds: config.auth.tokenTtlSeconds,
+    libtrustKid: config.auth.libtrustKeyId,
+  };
+}
+
+export function policyFromConfig(config: Pick<Config, "policies" | "auth">): {
+  policy: Policy;
+  rules: readonly PolicyRule[];
+} {
+  const rules = config.policies ?? defaultRules(config.auth.adminGroup);
+  return { policy: createPolicy(rules), rules };
+}
+
+/** Everything token authentication needs, built from the config: users, policy, keys and tokens. */
+export async function authFromConfig(
+  config: Config,
+  deps: { logger: Logger; ca: SigningKeyOptions["ca"]; env?: NodeJS.ProcessEnv; onBcrypt?: () => void },
+): Promise<AuthStack> {
+  const env = deps.env ?? process.env;
+  const authenticators: Authenticator[] = [
+    createHtpasswdAuthenticator({ file: htpasswdPath(config), groups: config.auth.groups, onCompare: deps.onBcrypt }),
+  ];
+  const ldapSettings = config.auth.ldap;
+  const ldap = ldapSettings
+    ? createLdapAuthenticator(
+        {
+          ...ldapSettings,
+          bindPassword: ldapSettings.bindPasswordEnv ? env[ldapSettings.bindPasswordEnv] : undefined,
+        },
+        { logger: deps.logger },
+      )
+    : undefined;
+  if (ldap) authenticators.push(ldap);
+
+  let keyring = await loadSigningKeys(signingKeyOptions(config, deps.ca));
+  const refreshTokens = createRefreshTokens(await loadRefreshSecret(join(config.certs, "refresh-token.secret")), {
+    ttlDays: config.auth.refreshTokenDays,
+  });
+  const reloadKeys = setInterval(() => {
+    loadSigningKeys(signingKeyOptions(config, deps.ca)).then(
+      (next) => (keyring = next),
+      (error: unknown) => deps.logger.error({ err: error }, "could not reload the token signing keys"),
+    );
+  }, 10_000);
+  reloadKeys.unref();
+
+  return {
+    service: config.auth.service,
+    anonymous: config.auth.anonymous,
+    credentials: createCredentialCheck({ authenticators, cacheSeconds: config.auth.credentialCacheSeconds }),
+    policy: policyFromConfig(config).policy,
+    tokens: createTokens(() => keyring, {
+      issuer: config.auth.issuer,
+      service: config.auth.service,
+      ttlSeconds: config.auth.tokenTtlSeconds,
+    }),
+    refreshTokens,
+    keyring: () => keyring,
+    async close() {
+      clearInterval(reloadKeys);
+      await ldap?.close();
+    },
+  };
+}
+
+/**
+ * A first start with no users at all creates `admin` with a random password, written once to a 0600 file;
+ * the console names the file, never the password.
+ */
+export async function ensureFirstUser(config: Config): Promise<string | undefined> {
+  if (config.auth.ldap) return undefined;
+  const file = htpasswdPath(config);
+  const users = await readHtpasswd(file);
+  if (users.size > 0) return undefined;
+  const password = randomBytes(18).toString("base64url");
+  const passwordFile = join(config.certs, "admin-password");
+  await writeSecret(passwordFile, `${password}\n`);
+  await writeHtpasswd(file, [{ user: "admin", hash: await hashPassword(password) }]);
+  return `created the user "admin" (group ${config.auth.adminGroup}); its password is in ${passwordFile} (mode 0600). Change it with: portcullis user passwd admin`;
+}

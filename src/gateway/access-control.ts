@@ -1,0 +1,98 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { formatScope, type ResourceAccess } from "../auth/token/scope.js";
+import { TokenInvalid, type AccessClaims, type Tokens } from "../auth/token/tokens.js";
+import { splitUrl } from "../http/request-url.js";
+import { matchEndpoint } from "../registry/api.js";
+import { bearerToken } from "./basic-auth.js";
+import type { ForwardedResolver } from "./forwarded.js";
+
+export type AccessOutcome =
+  | { kind: "allowed"; claims: AccessClaims; catalog: boolean }
+  | { kind: "challenge"; scope?: ResourceAccess; error?: "invalid_token" | "insufficient_scope"; message: string };
+
+/**
+ * Decides whether a `/v2/` request may pass, from its bearer token and the action the API table says the
+ * endpoint needs. A cross-repository mount whose token cannot pull from the source repository is turned
+ * into an ordinary upload (the mount parameters are dropped) instead of being refused.
+ */
+export function createAccessControl(deps: { tokens: Tokens }) {
+  return async function check(req: IncomingMessage): Promise<AccessOutcome> {
+    const { path, query } = splitUrl(req.url ?? "/");
+    const route = matchEndpoint(req.method ?? "GET", path);
+    const needed: ResourceAccess | undefined =
+      route.kind !== "found" || route.endpoint.needs === "nothing"
+        ? undefined
+        : route.endpoint.needs === "catalog"
+          ? { type: "registry", name: "catalog", actions: ["*"] }
+          : { type: "repository", name: route.params.name as string, actions: [...route.endpoint.needs] };
+
+    const token = bearerToken(req);
+    if (!token) return { kind: "challenge", scope: needed, message: "authentication required" };
+    let claims: AccessClaims;
+    try {
+      claims = await deps.tokens.verify(token);
+    } catch (error) {
+      if (!(error instanceof TokenInvalid)) throw error;
+      return { kind: "challenge", scope: needed, error: "invalid_token", message: `invalid token: ${error.message}` };
+    }
+    if (needed && !covers(claims.access, needed)) {
+      return {
+        kind: "challenge",
+        scope: needed,
+        error: "insufficient_scope",
+        message: `this token does not allow ${formatScope(needed)}`,
+      };
+    }
+    const from = query.get("mount") !== null ? query.get("from") : null;
+    if (from !== null && !covers(claims.access, { type: "repository", name: from, actions: ["pull"] })) {
+      query.delete("mount");
+      query.delete("from");
+      const rest = query.toString();
+      req.url = rest ? `${path}?${rest}` : path;
+    }
+    return { kind: "allowed", claims, catalog: route.kind === "found" && route.endpoint.id === "catalog" };
+  };
+}
+
+function covers(access: readonly ResourceAccess[], needed: ResourceAccess): boolean {
+  const granted = access.find((a) => a.type === needed.type && a.name === needed.name);
+  return (
+    !!granted && needed.actions.every((action) => granted.actions.includes(action) || granted.actions.includes("*"))
+  );
+}
+
+/**
+ * The `WWW-Authenticate` challenge (distribution `docs/spec/auth/token.md`). Every value is quoted, a scope
+ * is never empty, and one challenge names one scope: containerd, podman and docker each parse it.
+ */
+export function bearerChallenge(
+  publicBase: string,
+  service: string,
+  outcome: Extract<AccessOutcome, { kind: "challenge" }>,
+): string {
+  const parts = [`realm="${publicBase}/token"`, `service="${service}"`];
+  if (outcome.scope) parts.push(`scope="${formatScope(outcome.scope)}"`);
+  if (outcome.error) parts.push(`error="${outcome.error}"`);
+  return `Bearer ${parts.join(",")}`;
+}
+
+export function sendChallenge(
+  res: ServerResponse,
+  forwarded: ReturnType<ForwardedResolver>,
+  service: string,
+  outcome: Extract<AccessOutcome, { kind: "challenge" }>,
+): void {
+  const detail = outcome.scope
+    ? outcome.scope.actions.map((action) => ({ Type: outcome.scope!.type, Name: outcome.scope!.name, Action: action }))
+    : undefined;
+  const body = Buffer.from(
+    JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: outcome.message, ...(detail ? { detail } : {}) }] }),
+  );
+  res.writeHead(401, {
+    "Content-Type": "application/json",
+    "Content-Length": body.length,
+    "Docker-Distribution-API-Version": "registry/2.0",
+    "WWW-Authenticate": bearerChallenge(forwarded.publicBase, service, outcome),
+  });
+  res.end(body);
+}

@@ -1,0 +1,53 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { paginate } from "../http/pagination.js";
+import { splitUrl } from "../http/request-url.js";
+import { sendRegistryError } from "./responses.js";
+import type { UpstreamTarget } from "./proxy.js";
+import { upstreamGet } from "./upstream-client.js";
+
+const upstreamPage = 1000;
+
+/**
+ * `/v2/_catalog` as the caller may see it: the upstream's whole list, walked page by page, cut down to the
+ * repositories the caller may pull, then paginated again for the caller with `n`, `last` and `Link`.
+ */
+export function createCatalogView(deps: {
+  upstream: UpstreamTarget;
+  mayPull: (req: IncomingMessage, repository: string) => Promise<boolean>;
+}) {
+  async function all(): Promise<string[]> {
+    const names: string[] = [];
+    let last: string | undefined;
+    for (;;) {
+      const query = new URLSearchParams({ n: String(upstreamPage), ...(last ? { last } : {}) });
+      const res = await upstreamGet(deps.upstream, `/v2/_catalog?${query}`);
+      if (res.status !== 200) throw new Error(`upstream catalog answered ${res.status}`);
+      const page = (JSON.parse(res.body.toString("utf8")) as { repositories?: string[] }).repositories ?? [];
+      names.push(...page);
+      if (!res.headers.link || page.length === 0) return names.sort();
+      last = page[page.length - 1];
+    }
+  }
+
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { path, query } = splitUrl(req.url ?? "/");
+    let visible: string[] = [];
+    for (const name of await all()) if (await deps.mayPull(req, name)) visible.push(name);
+    let result;
+    try {
+      result = paginate(visible, query, path, (n) => new Error(n));
+    } catch {
+      sendRegistryError(res, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested");
+      return;
+    }
+    visible = result.page;
+    const body = Buffer.from(JSON.stringify({ repositories: visible }));
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      "Content-Length": body.length,
+      "Docker-Distribution-API-Version": "registry/2.0",
+      ...result.headers,
+    });
+    res.end(req.method === "HEAD" ? undefined : body);
+  };
+}

@@ -1,0 +1,36 @@
+import { request } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { UpstreamTarget } from "./proxy.js";
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A small request of the gateway's own to the registry behind it (not a client's bytes: those are proxied). */
+export function upstreamGet(
+  upstream: UpstreamTarget,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<UpstreamResponse> {
+  return new Promise((resolve, reject) => {
+    const callback = (res: import("node:http").IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    };
+    const req =
+      "socketPath" in upstream
+        ? request({ socketPath: upstream.socketPath, path, headers: { Host: "registry", ...headers } }, callback)
+        : (upstream.url.startsWith("https:") ? httpsRequest : request)(
+            new URL(path, upstream.url),
+            { headers },
+            callback,
+          );
+    req.setTimeout(30_000, () => req.destroy(new Error("upstream timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
