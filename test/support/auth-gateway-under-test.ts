@@ -1,0 +1,113 @@
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { authFromConfig, type AuthStack } from "../../src/auth/from-config.js";
+import { hashPassword, writeHtpasswd } from "../../src/auth/authn/htpasswd-file.js";
+import { configSchema, type Config } from "../../src/config/schema.js";
+import { startGateway, type Gateway } from "../../src/gateway/server.js";
+import { createLogger } from "../../src/log.js";
+import { ensureTlsMaterial, loadSigningCa } from "../../src/pki/tls-material.js";
+import { startRegistryServer, type RegistryServer } from "../../src/registry/server.js";
+import { httpsRequest, type HttpsResponse } from "./https-client.js";
+import { makeTempDir } from "./temp-dir.js";
+
+export interface AuthGatewayUnderTest {
+  url: string;
+  port: number;
+  caPem: string;
+  certsDir: string;
+  config: Config;
+  auth: AuthStack;
+  /** bcrypt comparisons made so far. */
+  bcryptCount(): number;
+  /** Every log line written so far (the diagnostic log, as JSON lines). */
+  logs(): string;
+  /** GET /token with Basic credentials (or none) for these scopes. */
+  token(user: string | undefined, password: string | undefined, scopes: string[]): Promise<HttpsResponse>;
+  /** A request to the gateway, trusting its CA. */
+  request(
+    path: string,
+    options?: { method?: string; headers?: Record<string, string>; body?: string | Buffer },
+  ): Promise<HttpsResponse>;
+  gateway: Gateway;
+  registry: RegistryServer;
+  stop(): Promise<void>;
+}
+
+/**
+ * The gateway with token authentication in this process, over a built-in registry on a loopback port:
+ * `users` are written to its htpasswd file, `settings` are merged into the config (auth, policies, …).
+ */
+export async function startAuthGatewayUnderTest(options: {
+  users: Record<string, string>;
+  settings?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+}): Promise<AuthGatewayUnderTest> {
+  const dir = await makeTempDir("portcullis-auth-");
+  const config = configSchema.parse({
+    certs: join(dir.path, "certs"),
+    data: join(dir.path, "data"),
+    log: { level: "debug" },
+    ...options.settings,
+  });
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString("utf8"));
+      done();
+    },
+  });
+  const logger = createLogger({ level: "debug", destination: sink });
+  const entries = await Promise.all(
+    Object.entries(options.users).map(async ([user, password]) => ({ user, hash: await hashPassword(password) })),
+  );
+  await writeHtpasswd(join(config.certs, "htpasswd"), entries);
+  const material = await ensureTlsMaterial({ config, names: ["localhost", "127.0.0.1"] });
+  let compares = 0;
+  const auth = await authFromConfig(config, {
+    logger,
+    ca: await loadSigningCa(config),
+    env: options.env,
+    onBcrypt: () => compares++,
+  });
+  const registry = await startRegistryServer({ root: config.data, listen: "127.0.0.1:0", logger });
+  const gateway = await startGateway({
+    host: "127.0.0.1",
+    port: 0,
+    tls: material,
+    ca: { current: () => material },
+    upstream: { url: registry.url },
+    trustedProxies: [],
+    auth,
+    logger,
+  });
+  const url = `https://127.0.0.1:${gateway.port}`;
+  const caPem = material.caCertPem as string;
+  const request: AuthGatewayUnderTest["request"] = (path, init = {}) =>
+    httpsRequest(`${url}${path}`, { ca: caPem, ...init });
+  return {
+    url,
+    port: gateway.port,
+    caPem,
+    certsDir: config.certs,
+    config,
+    auth,
+    bcryptCount: () => compares,
+    logs: () => lines.join(""),
+    token(user, password, scopes) {
+      const query = new URLSearchParams({ service: config.auth.service });
+      for (const scope of scopes) query.append("scope", scope);
+      const headers: Record<string, string> =
+        user === undefined ? {} : { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` };
+      return request(`/token?${query}`, { headers });
+    },
+    request,
+    gateway,
+    registry,
+    async stop() {
+      await gateway.close();
+      await registry.close();
+      await auth.close();
+      await dir.stop();
+    },
+  };
+}
