@@ -10,6 +10,11 @@ TOOLS=(
   "docker-registry docker-registry"
   "containerd containerd"
   "ip iproute2"
+  "podman podman"
+  "nginx nginx"
+  "openssl openssl"
+  "slapd slapd"
+  "ldapadd ldap-utils"
 )
 
 export DEBIAN_FRONTEND=noninteractive
@@ -40,6 +45,12 @@ if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' >"$policy"
   chmod 755 "$policy"
   trap 'rm -f "$policy"' EXIT
+fi
+
+# slapd's postinst would otherwise build a system directory (dc=nodomain) in /etc/ldap/slapd.d and
+# /var/lib/ldap and try to start it; the tests run their own slapd with their own config directory.
+if printf '%s\n' "${missing[@]}" | grep -qx slapd; then
+  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 fi
 
 echo "install-tools: installing ${missing[*]}" >&2

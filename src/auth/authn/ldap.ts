@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { connect as netConnect, type Socket } from "node:net";
+import { isIP, connect as netConnect, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { Client, FilterParser, ResultCodeError, type Entry } from "ldapts";
@@ -89,27 +89,37 @@ function checkSettings(settings: LdapSettings): { secure: boolean; host: string 
   try {
     url = new URL(settings.url);
   } catch {
-    throw new Error(`ldap.url: expected ldap://HOST:PORT or ldaps://HOST:PORT, got ${JSON.stringify(settings.url)}`);
+    throw new Error(
+      `auth.ldap.url: expected ldap://HOST:PORT or ldaps://HOST:PORT, got ${JSON.stringify(settings.url)}`,
+    );
   }
   if (url.protocol !== "ldap:" && url.protocol !== "ldaps:") {
-    throw new Error(`ldap.url: expected ldap://HOST:PORT or ldaps://HOST:PORT, got ${JSON.stringify(settings.url)}`);
+    throw new Error(
+      `auth.ldap.url: expected ldap://HOST:PORT or ldaps://HOST:PORT, got ${JSON.stringify(settings.url)}`,
+    );
   }
   const secure = url.protocol === "ldaps:";
   if (secure && settings.startTls === true) {
-    throw new Error("ldap.startTls: StartTLS upgrades a plain ldap:// connection; an ldaps:// URL is already TLS");
+    throw new Error("auth.ldap.startTls: StartTLS upgrades a plain ldap:// connection; an ldaps:// URL is already TLS");
+  }
+  if (!secure && settings.startTls !== true && settings.caFile !== undefined) {
+    throw new Error("auth.ldap.caFile: set for a plain ldap:// URL without startTls, where nothing would be encrypted");
   }
   if (settings.bindDn !== undefined && (settings.bindPassword ?? "") === "") {
     // An empty password makes a simple bind unauthenticated (RFC 4513 section 5.1.2): it would "succeed".
-    throw new Error("ldap.bindPassword: a service account (ldap.bindDn) needs its password");
+    throw new Error(
+      "auth.ldap.bindDn: the service account's password is empty " +
+        "(auth.ldap.bindPasswordEnv names the environment variable that must hold it)",
+    );
   }
   if (!settings.userFilter.includes("{username}")) {
-    throw new Error(`ldap.userFilter: must contain {username}, e.g. "(uid={username})"`);
+    throw new Error(`auth.ldap.userFilter: must contain {username}, e.g. "(uid={username})"`);
   }
-  checkFilter("ldap.userFilter", settings.userFilter, { username: "probe" });
+  checkFilter("auth.ldap.userFilter", settings.userFilter, { username: "probe" });
   if (settings.groupSearch !== undefined) {
-    checkFilter("ldap.groupSearch.filter", settings.groupSearch.filter, { dn: "cn=probe", username: "probe" });
+    checkFilter("auth.ldap.groupSearch.filter", settings.groupSearch.filter, { dn: "cn=probe", username: "probe" });
   }
-  if (!(settings.timeoutMs > 0)) throw new Error("ldap.timeoutMs: expected a positive number of milliseconds");
+  if (!(settings.timeoutMs > 0)) throw new Error("auth.ldap.timeoutMs: expected a positive number of milliseconds");
   // URL keeps IPv6 literals in brackets; net.connect and certificate checks want them bare.
   return { secure, host: url.hostname.replace(/^\[(.*)\]$/, "$1") };
 }
@@ -126,7 +136,7 @@ function readCa(caFile: string): string {
   try {
     return readFileSync(caFile, "utf8");
   } catch (error) {
-    throw new Error(`ldap.caFile: cannot read ${caFile}: ${(error as Error).message}`);
+    throw new Error(`auth.ldap.caFile: cannot read ${caFile}: ${(error as Error).message}`);
   }
 }
 
@@ -192,7 +202,8 @@ export function createLdapAuthenticator(settings: LdapSettings, deps: LdapDeps =
       url: settings.url,
       timeout: settings.timeoutMs,
       connectTimeout: settings.timeoutMs,
-      tlsOptions,
+      // ldapts speaks TLS from the first byte whenever tlsOptions has a value, whatever the URL's scheme.
+      tlsOptions: target.secure ? tlsOptions : undefined,
       createConnection: ((port: number, host: string) => track(netConnect(port, host))) as typeof netConnect,
       // Called with (port, host, options) for ldaps:// and with (options) to upgrade for StartTLS.
       createSecureConnection: ((...args: unknown[]) =>
@@ -219,7 +230,8 @@ export function createLdapAuthenticator(settings: LdapSettings, deps: LdapDeps =
       if (settings.startTls === true) {
         stage = "StartTLS";
         // ldapts upgrades the socket without a host name; the certificate is checked against this one.
-        await client.startTLS({ ...tlsOptions, host: target.host });
+        const servername = isIP(target.host) === 0 ? target.host : undefined;
+        await client.startTLS({ ...tlsOptions, host: target.host, servername });
       }
       return work(client, setStage);
     })();
@@ -231,17 +243,22 @@ export function createLdapAuthenticator(settings: LdapSettings, deps: LdapDeps =
       throw failure;
     } finally {
       clearTimeout(timer);
-      if (!expired && client.isConnected) {
-        const done = new AbortController();
-        await Promise.race([
-          client.unbind().catch(() => undefined),
-          sleep(settings.timeoutMs, undefined, { signal: done.signal }).catch(() => undefined),
-        ]);
-        done.abort();
-      }
-      for (const socket of sockets) socket.destroy();
-      sessions.delete(sockets);
+      // The answer does not wait for the goodbye: an unbind on a live connection, bounded, then every socket cut.
+      void release(client, sockets, !expired && client.isConnected);
     }
+  }
+
+  async function release(client: Client, sockets: Set<Socket>, unbind: boolean): Promise<void> {
+    if (unbind) {
+      const done = new AbortController();
+      await Promise.race([
+        client.unbind().catch(() => undefined),
+        sleep(settings.timeoutMs, undefined, { signal: done.signal }).catch(() => undefined),
+      ]);
+      done.abort();
+    }
+    for (const socket of sockets) socket.destroy();
+    sessions.delete(sockets);
   }
 
   /** Service bind (when configured) and the user's entry; undefined when no entry matches. */
@@ -259,7 +276,7 @@ export function createLdapAuthenticator(settings: LdapSettings, deps: LdapDeps =
       attributes: settings.groupAttribute === undefined ? ["1.1"] : [settings.groupAttribute],
     });
     if (searchEntries.length > 1) {
-      logger.warn({ username }, "ldap.userFilter matches more than one entry for this username; refusing it");
+      logger.warn({ username }, "auth.ldap.userFilter matches more than one entry for this username; refusing it");
       throw new CredentialsRejected();
     }
     return searchEntries[0];
