@@ -74,6 +74,36 @@ const authSchema = z
   })
   .strict();
 
+const windowSchema = (points: number, durationSeconds: number) =>
+  z
+    .object({ points: z.number().int().min(1), durationSeconds: z.number().int().min(1) })
+    .strict()
+    .default({ points, durationSeconds });
+
+const lockoutSchema = (points: number, durationSeconds: number, blockSeconds: number) =>
+  z
+    .object({
+      points: z.number().int().min(1),
+      durationSeconds: z.number().int().min(1),
+      /** The first block; each further lockout of the same key doubles it, up to a day. */
+      blockSeconds: z.number().int().min(1),
+    })
+    .strict()
+    .default({ points, durationSeconds, blockSeconds });
+
+const rateLimitSchema = z
+  .object({
+    /** Wrong passwords for one account from one address: the lockout a guesser meets first. */
+    loginFailuresPerAccountAndIp: lockoutSchema(10, 900, 300),
+    /** Wrong passwords for one account from anywhere (a guesser spread over many addresses). */
+    loginFailuresPerAccount: lockoutSchema(50, 900, 900),
+    /** Wrong passwords from one address, whatever the account. */
+    loginFailuresPerIp: lockoutSchema(100, 900, 900),
+    tokenRequestsPerIp: windowSchema(600, 60),
+    requestsPerAccount: windowSchema(20_000, 60),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Where the HTTPS gateway listens. 5000 is the port every registry:2 guide uses. */
@@ -117,6 +147,12 @@ export const configSchema = z
     auth: authSchema.default({}),
     /** Ordered access rules; the first that matches a caller and a repository decides. Absent: the default policy. */
     policies: z.array(policyRuleSchema).optional(),
+    rateLimits: rateLimitSchema.default({}),
+    /** Shared state for several gateway instances (rate limits): redis://HOST:PORT[/DB]. Memory when absent. */
+    redis: z
+      .object({ url: z.string().regex(/^rediss?:\/\/\S+$/, "expected redis://HOST:PORT or rediss://…") })
+      .strict()
+      .optional(),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()
@@ -126,3 +162,4 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type LdapConfig = z.infer<typeof ldapSchema>;
+export type RateLimitConfig = z.infer<typeof rateLimitSchema>;
