@@ -2,6 +2,7 @@
 import { HtpasswdError } from "../auth/authn/htpasswd-file.js";
 import { ConfigError } from "../config/loader.js";
 import { UsageError } from "./errors.js";
+import { auditUsage, runAudit } from "./audit.js";
 import { caUsage, runCa } from "./ca.js";
 import { policyUsage, runPolicy } from "./policy.js";
 import { registryUsage, runRegistry } from "./registry.js";
@@ -14,6 +15,7 @@ const commands: Record<string, (argv: readonly string[]) => Promise<void>> = {
   ca: runCa,
   user: runUser,
   policy: runPolicy,
+  audit: runAudit,
 };
 
 const usage = [

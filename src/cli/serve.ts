@@ -5,6 +5,7 @@ import { loadConfig } from "../config/loader.js";
 import type { Config } from "../config/schema.js";
 import { startGateway } from "../gateway/server.js";
 import { createLogger } from "../log.js";
+import { createAuditLog } from "../audit/audit-log.js";
 import { authFromConfig, ensureFirstUser } from "../auth/from-config.js";
 import { certPaths, ensureTlsMaterial, loadSigningCa, type TlsMaterial } from "../pki/tls-material.js";
 import { watchServerCertificate } from "../pki/watch.js";
@@ -44,6 +45,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
   const auth = await authFromConfig(config, { logger, ca: await loadSigningCa(config) });
   const registry = config.upstream ? undefined : await startBuiltInRegistry(config.data);
   const upstream = config.upstream ? { url: config.upstream } : { socketPath: registry!.socket };
+  const audit = createAuditLog({ dataDir: config.data });
   let current: TlsMaterial = material;
   const gateway = await startGateway({
     host: listen.host,
@@ -54,6 +56,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     trustedProxies: config.trustedProxies,
     publicUrl: config.publicUrl,
     auth,
+    audit,
     logger,
   });
 
@@ -97,6 +100,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     await gateway.close();
     await auth.close();
     await registry?.close();
+    audit.close();
     process.exit(0);
   };
   process.once("SIGINT", () => void stop());

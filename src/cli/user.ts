@@ -1,5 +1,7 @@
 import { htpasswdPath } from "../auth/from-config.js";
 import { checkUserName, hashPassword, readHtpasswd, writeHtpasswd } from "../auth/authn/htpasswd-file.js";
+import { createAuditLog } from "../audit/audit-log.js";
+import { adminActor } from "./admin-actor.js";
 import { parseArgs } from "./args.js";
 import { UsageError } from "./errors.js";
 import { readNewPassword } from "./password-input.js";
@@ -47,6 +49,14 @@ export async function runUser(argv: readonly string[]): Promise<void> {
       throw new UsageError(`unknown user action "${action}"\nusage: ${userUsage}`);
   }
   await writeHtpasswd(file, users.values());
+  const audit = createAuditLog({ dataDir: config.data });
+  audit.record({
+    action: `user.${action}` as "user.add" | "user.passwd" | "user.rm",
+    result: "success",
+    actor: adminActor(),
+    target: { user: name },
+  });
+  audit.close();
   process.stdout.write(
     `${action === "rm" ? "removed" : action === "add" ? "added" : "changed the password of"} ${name} in ${file}\n`,
   );

@@ -8,7 +8,13 @@ import type { ForwardedResolver } from "./forwarded.js";
 
 export type AccessOutcome =
   | { kind: "allowed"; claims: AccessClaims; catalog: boolean }
-  | { kind: "challenge"; scope?: ResourceAccess; error?: "invalid_token" | "insufficient_scope"; message: string };
+  | {
+      kind: "challenge";
+      scope?: ResourceAccess;
+      error?: "invalid_token" | "insufficient_scope";
+      message: string;
+      subject?: string;
+    };
 
 /**
  * Decides whether a `/v2/` request may pass, from its bearer token and the action the API table says the
@@ -41,6 +47,7 @@ export function createAccessControl(deps: { tokens: Tokens }) {
         scope: needed,
         error: "insufficient_scope",
         message: `this token does not allow ${formatScope(needed)}`,
+        subject: claims.subject,
       };
     }
     const from = query.get("mount") !== null ? query.get("from") : null;

@@ -29,21 +29,28 @@ export function createRegistryProxy(options: {
     proxyTimeout: 0,
   });
 
-  proxy.on("proxyReq", (proxyReq, req) => {
-    const view = forwarded(req);
-    const publicUrl = new URL(view.publicBase);
-    proxyReq.setHeader("X-Forwarded-Proto", publicUrl.protocol.slice(0, -1));
-    proxyReq.setHeader("X-Forwarded-Host", publicUrl.host);
-    proxyReq.setHeader("X-Forwarded-For", view.clientAddress);
-    proxyReq.removeHeader("forwarded");
-  });
-
+  const observers = new WeakMap<IncomingMessage, (upstream: IncomingMessage) => void>();
   proxy.on("proxyRes", (proxyRes, req) => {
     const location = proxyRes.headers.location;
     if (location) proxyRes.headers.location = publicLocation(location, forwarded(req).publicBase);
+    observers.get(req)?.(proxyRes);
   });
 
-  return function forward(req: IncomingMessage, res: ServerResponse): void {
+  /** `observe` sees the upstream's answer before any of it reaches the client. */
+  return function forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    observe?: (upstream: IncomingMessage) => void,
+  ): void {
+    if (observe) observers.set(req, observe);
+    // Set on the incoming headers, which http-proxy copies: its proxyReq event can come after a body that
+    // arrived early has already flushed the outgoing headers.
+    const view = forwarded(req);
+    const publicUrl = new URL(view.publicBase);
+    req.headers["x-forwarded-proto"] = publicUrl.protocol.slice(0, -1);
+    req.headers["x-forwarded-host"] = publicUrl.host;
+    req.headers["x-forwarded-for"] = view.clientAddress;
+    delete req.headers.forwarded;
     proxy.web(req, res, {}, (error) => {
       logger.warn({ err: error, url: req.url }, "upstream registry unreachable");
       if (!res.headersSent) {

@@ -10,7 +10,9 @@ import type { Policy } from "../auth/authz/policy.js";
 import type { RefreshTokens } from "../auth/token/refresh-tokens.js";
 import type { SigningKeyring } from "../auth/token/signing-keys.js";
 import type { AccessClaims, Tokens } from "../auth/token/tokens.js";
+import { noAudit, type AuditLog } from "../audit/audit-log.js";
 import { createAccessControl, sendChallenge } from "./access-control.js";
+import { createActRecorder, requestContext } from "./audit-acts.js";
 import { createCaPages, type CaSource } from "./ca-pages.js";
 import { createCatalogView } from "./catalog-view.js";
 import { createTokenEndpoint } from "./token-endpoint.js";
@@ -35,6 +37,8 @@ export interface GatewayAuth {
 }
 
 export interface GatewayOptions {
+  /** Where security-relevant acts are recorded; nothing is recorded without it. */
+  audit?: AuditLog;
   /** `HOST:PORT`; port 0 picks a free one. */
   host: string;
   port: number;
@@ -70,6 +74,7 @@ function secureContext(tls: GatewayTls): SecureContextOptions {
 /** The HTTPS front door: CA distribution for humans and scripts, and `/v2/` streamed to the registry. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
+  const audit = options.audit ?? noAudit;
   const forwarded = createForwardedResolver({ trustedProxies: options.trustedProxies, publicUrl: options.publicUrl });
   const proxy = createRegistryProxy({ upstream: options.upstream, forwarded, logger });
   const ca = createCaPages(options.ca);
@@ -96,7 +101,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   ];
 
   function tokenRoutes(auth: GatewayAuth): Route[] {
-    const endpoint = createTokenEndpoint({ ...auth, forwarded, logger });
+    const endpoint = createTokenEndpoint({ ...auth, forwarded, logger, audit });
     return [
       { methods: ["GET", "POST"], match: (p) => p === "/token", handle: endpoint },
       {
@@ -135,6 +140,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return { account: identity?.name, groups: identity?.groups ?? [], clientIp: forwarded(req).clientAddress };
     };
     const claimsOf = new WeakMap<IncomingMessage, AccessClaims>();
+    const recordActs = createActRecorder({ audit, forwarded });
     const catalog = createCatalogView({
       upstream: options.upstream,
       mayPull: async (req, repository) => {
@@ -145,8 +151,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return (req: IncomingMessage, res: ServerResponse) => {
       const run = async () => {
         const outcome = await access(req);
-        if (outcome.kind === "challenge") return sendChallenge(res, forwarded(req), auth.service, outcome);
-        if (!outcome.catalog) return proxy(req, res);
+        if (outcome.kind === "challenge") {
+          if (outcome.error === "insufficient_scope" && outcome.scope) {
+            audit.record({
+              action: "denied",
+              result: "denied",
+              actor: { name: outcome.subject ?? "" },
+              request: requestContext(req, forwarded),
+              target: outcome.scope.type === "repository" ? { repository: outcome.scope.name } : {},
+              detail: { needed: outcome.scope.actions },
+            });
+          }
+          return sendChallenge(res, forwarded(req), auth.service, outcome);
+        }
+        if (!outcome.catalog) return proxy(req, res, recordActs(req, outcome.claims.subject));
         claimsOf.set(req, outcome.claims);
         await catalog(req, res);
       };

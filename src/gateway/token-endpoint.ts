@@ -8,6 +8,8 @@ import { formatScope, parseScopes } from "../auth/token/scope.js";
 import type { Tokens } from "../auth/token/tokens.js";
 import { splitUrl } from "../http/request-url.js";
 import type { Logger } from "../log.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import { requestContext } from "./audit-acts.js";
 import { basicCredentials } from "./basic-auth.js";
 import type { ForwardedResolver } from "./forwarded.js";
 import { badCredentials, OAuthError, sendOAuthError } from "./oauth-errors.js";
@@ -21,6 +23,7 @@ export interface TokenEndpointDeps {
   anonymous: boolean;
   forwarded: ForwardedResolver;
   logger: Logger;
+  audit: AuditLog;
 }
 
 const anonymousIdentity: Identity = { name: "", groups: [], source: "anonymous", credentialStamp: "" };
@@ -31,13 +34,26 @@ const maxFormBytes = 64 * 1024;
  * credentials or none, and `POST /token` with the OAuth 2 password and refresh_token grants.
  */
 export function createTokenEndpoint(deps: TokenEndpointDeps) {
-  const { credentials, tokens, refreshTokens, service, logger } = deps;
+  const { credentials, tokens, refreshTokens, service, logger, audit } = deps;
 
-  async function verify(username: string, password: string): Promise<Identity> {
+  async function verify(req: IncomingMessage, username: string, password: string, grant: string): Promise<Identity> {
+    const login = (result: "success" | "failure", source?: string) =>
+      audit.record({
+        action: "login",
+        result,
+        actor: { name: username, ...(source ? { source } : {}) },
+        request: requestContext(req, deps.forwarded),
+        detail: { grant },
+      });
     try {
-      return await credentials.verify(username, password);
+      const identity = await credentials.verify(username, password);
+      login("success", identity.source);
+      return identity;
     } catch (error) {
-      if (error instanceof CredentialsRejected) throw badCredentials();
+      if (error instanceof CredentialsRejected) {
+        login("failure");
+        throw badCredentials();
+      }
       if (error instanceof AuthenticatorUnavailable) {
         logger.error({ source: error.source, reason: error.message }, "authenticator unavailable");
         throw new OAuthError(
@@ -73,16 +89,15 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     };
     const access = grantAccess(deps.policy, subject, requested, !anonymous || deps.anonymous);
     const issued = await tokens.issue(identity.name, access);
-    logger.info(
-      {
-        grant,
-        subject: identity.name || "(anonymous)",
-        source: identity.source,
-        requested: requested.map(formatScope),
-        granted: access.map(formatScope),
-      },
-      "token issued",
-    );
+    const asked = { requested: requested.map(formatScope), granted: access.map(formatScope) };
+    logger.info({ grant, subject: identity.name || "(anonymous)", source: identity.source, ...asked }, "token issued");
+    audit.record({
+      action: "token",
+      result: "success",
+      actor: { name: identity.name, source: identity.source },
+      request: requestContext(req, deps.forwarded),
+      detail: { grant, ...asked },
+    });
     const body = Buffer.from(
       JSON.stringify({
         token: issued.token,
@@ -110,7 +125,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
       throw new OAuthError(400, "invalid_request", "account does not match the user in the Authorization header");
     }
     let identity: Identity;
-    if (basic) identity = await verify(basic.username, basic.password);
+    if (basic) identity = await verify(req, basic.username, basic.password, "basic");
     else if (deps.anonymous) identity = anonymousIdentity;
     else
       throw new OAuthError(401, "invalid_client", "authentication required: log in first", {
@@ -144,7 +159,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
         const password = form.get("password");
         if (!username || password === null)
           throw new OAuthError(400, "invalid_request", "the password grant needs username and password");
-        const identity = await verify(username, password);
+        const identity = await verify(req, username, password, "password");
         const offline = form.get("access_type") === "offline";
         await answer(
           req,
@@ -161,6 +176,13 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
         const claims = refreshTokens.read(token, service);
         const identity = claims && (await credentials.lookup(claims.sub));
         if (!claims || !identity || identity.source !== claims.src || identity.credentialStamp !== claims.cred) {
+          audit.record({
+            action: "login",
+            result: "failure",
+            actor: { name: claims?.sub ?? "" },
+            request: requestContext(req, deps.forwarded),
+            detail: { grant: "refresh_token" },
+          });
           throw new OAuthError(401, "invalid_grant", "the refresh token is invalid or was revoked: log in again");
         }
         // The same refresh token goes back: docker keeps the first one it got (moby #39718).

@@ -15,6 +15,7 @@ TOOLS=(
   "openssl openssl"
   "slapd slapd"
   "ldapadd ldap-utils"
+  "redis-server redis-server"
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -1,5 +1,8 @@
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { auditDir, createAuditLog } from "../../src/audit/audit-log.js";
+import type { AuditRecord } from "../../src/audit/event.js";
+import { readRecords } from "../../src/audit/reader.js";
 import { authFromConfig, type AuthStack } from "../../src/auth/from-config.js";
 import { hashPassword, writeHtpasswd } from "../../src/auth/authn/htpasswd-file.js";
 import { configSchema, type Config } from "../../src/config/schema.js";
@@ -21,6 +24,9 @@ export interface AuthGatewayUnderTest {
   bcryptCount(): number;
   /** Every log line written so far (the diagnostic log, as JSON lines). */
   logs(): string;
+  /** The audit log's records so far, oldest first. */
+  auditRecords(): AuditRecord[];
+  auditDir: string;
   /** GET /token with Basic credentials (or none) for these scopes. */
   token(user: string | undefined, password: string | undefined, scopes: string[]): Promise<HttpsResponse>;
   /** A request to the gateway, trusting its CA. */
@@ -70,6 +76,7 @@ export async function startAuthGatewayUnderTest(options: {
     onBcrypt: () => compares++,
   });
   const registry = await startRegistryServer({ root: config.data, listen: "127.0.0.1:0", logger });
+  const audit = createAuditLog({ dataDir: config.data });
   const gateway = await startGateway({
     host: "127.0.0.1",
     port: 0,
@@ -78,6 +85,7 @@ export async function startAuthGatewayUnderTest(options: {
     upstream: { url: registry.url },
     trustedProxies: [],
     auth,
+    audit,
     logger,
   });
   const url = `https://127.0.0.1:${gateway.port}`;
@@ -93,6 +101,9 @@ export async function startAuthGatewayUnderTest(options: {
     auth,
     bcryptCount: () => compares,
     logs: () => lines.join(""),
+    auditRecords: () =>
+      [...readRecords(auditDir(config.data))].flatMap((entry) => (entry.record ? [entry.record] : [])),
+    auditDir: auditDir(config.data),
     token(user, password, scopes) {
       const query = new URLSearchParams({ service: config.auth.service });
       for (const scope of scopes) query.append("scope", scope);
@@ -107,6 +118,7 @@ export async function startAuthGatewayUnderTest(options: {
       await gateway.close();
       await registry.close();
       await auth.close();
+      audit.close();
       await dir.stop();
     },
   };
