@@ -25,6 +25,7 @@ const usage = [
   `  ${caUsage}`,
   `  ${userUsage}`,
   `  ${policyUsage}`,
+  `  ${auditUsage}`,
 ].join("\n");
 
 async function main(argv: readonly string[]): Promise<void> {

@@ -4,11 +4,12 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { spawnDaemon, waitUntil, type DaemonProcess } from "./daemon-process.js";
 import { freePort } from "./free-port.js";
+import { httpsRequest } from "./https-client.js";
 import { makeTempDir } from "./temp-dir.js";
 import { requireTool } from "./tools.js";
 
 export interface DockerRegistry {
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (https:// when started with `tls`) */
   url: string;
   /** 127.0.0.1:PORT, the form image references use */
   hostPort: string;
@@ -21,9 +22,17 @@ export interface DockerRegistry {
 export interface DockerRegistryOptions {
   /** Serve this storage root, which stop() leaves in place; by default a new temp dir that stop() removes. */
   root?: string;
+  /**
+   * The config's `auth` section, e.g. `{ token: { realm, service, issuer, rootcertbundle } }`; none by
+   * default. With it, the unauthenticated `GET /v2/` that says the registry is up answers 401.
+   */
+  auth?: Record<string, unknown>;
+  /** Serve HTTPS with this certificate and key (PEM files); `caPem` is what the readiness check trusts. */
+  tls?: { certificate: string; key: string; caPem: string };
 }
 
-function registryConfig(root: string, hostPort: string): string {
+function registryConfig(root: string, hostPort: string, options: DockerRegistryOptions): string {
+  const tls = options.tls === undefined ? {} : { tls: { certificate: options.tls.certificate, key: options.tls.key } };
   return stringify({
     version: 0.1,
     log: { level: "info", formatter: "text" },
@@ -32,14 +41,15 @@ function registryConfig(root: string, hostPort: string): string {
       delete: { enabled: true },
       maintenance: { uploadpurging: { enabled: false } },
     },
-    http: { addr: hostPort, secret: randomBytes(16).toString("hex") },
+    http: { addr: hostPort, secret: randomBytes(16).toString("hex"), ...tls },
     health: { storagedriver: { enabled: false } },
+    ...(options.auth === undefined ? {} : { auth: options.auth }),
   });
 }
 
 /**
  * Debian's docker-registry (CNCF distribution 2.8), the reference registry, with a config of its own:
- * filesystem storage, deletes enabled, plain HTTP on 127.0.0.1.
+ * filesystem storage, deletes enabled, plain HTTP on 127.0.0.1 (or HTTPS with `tls`), no auth unless given.
  */
 export async function startDockerRegistry(options: DockerRegistryOptions = {}): Promise<DockerRegistry> {
   const binary = requireTool("docker-registry", "docker-registry");
@@ -47,16 +57,22 @@ export async function startDockerRegistry(options: DockerRegistryOptions = {}): 
   const root = options.root ?? join(work.path, "root");
   let daemon: DaemonProcess | undefined;
   let hostPort = "";
+  const scheme = options.tls === undefined ? "http" : "https";
+  const readyStatus = options.auth === undefined ? 200 : 401;
+  async function status(url: string): Promise<number> {
+    if (options.tls === undefined) return (await fetch(url)).status;
+    return (await httpsRequest(url, { ca: options.tls.caPem })).status;
+  }
   try {
     for (let attempt = 1; ; attempt++) {
       hostPort = `127.0.0.1:${await freePort()}`;
       const configPath = join(work.path, "config.yml");
-      await writeFile(configPath, registryConfig(root, hostPort));
+      await writeFile(configPath, registryConfig(root, hostPort, options));
       const started = spawnDaemon(binary, ["serve", configPath], {
         logPath: join(work.path, `registry-${attempt}.log`),
       });
       try {
-        await waitUntil(async () => (await fetch(`http://${hostPort}/v2/`)).status === 200, {
+        await waitUntil(async () => (await status(`${scheme}://${hostPort}/v2/`)) === readyStatus, {
           what: `docker-registry on ${hostPort}`,
           daemon: started,
         });
@@ -74,7 +90,7 @@ export async function startDockerRegistry(options: DockerRegistryOptions = {}): 
   }
   const running = daemon;
   return {
-    url: `http://${hostPort}`,
+    url: `${scheme}://${hostPort}`,
     hostPort,
     root,
     log: () => running.log(),
