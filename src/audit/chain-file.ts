@@ -18,7 +18,8 @@ import { genesisHash } from "./event.js";
 export const currentName = "audit.log";
 /** The chain's head (`seq hash`), rewritten in place after every record, so an edited last line shows too. */
 export const headName = "audit.head";
-const rotatedPattern = /^audit-(\d{8}T\d{6}\d{3}Z)\.log$/;
+/** Rotated files are named by the last record they hold, so names sort in chain order and never collide. */
+const rotatedPattern = /^audit-(\d{12})\.log$/;
 
 export interface ChainFileOptions {
   dir: string;
@@ -91,11 +92,7 @@ export function createChainFile(options: ChainFileOptions) {
     if (!tooBig && !newDay) return;
     closeSync(fd);
     fd = -1;
-    const stamp = now()
-      .toISOString()
-      .replace(/[-:.]/g, "")
-      .replace(/(\d{8}T\d{6})(\d{3})Z$/, "$1$2Z");
-    renameSync(path, join(options.dir, `audit-${stamp}.log`));
+    renameSync(path, join(options.dir, `audit-${String(lastSeq).padStart(12, "0")}.log`));
     open();
     knownSize = 0;
     fileDay = "";

@@ -21,6 +21,8 @@ export interface AuthStack {
   tokens: Tokens;
   refreshTokens: RefreshTokens;
   keyring: () => SigningKeyring;
+  /** Throws when a user directory the users depend on (LDAP) cannot be reached; for readiness checks. */
+  checkDirectories(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,10 @@ export async function authFromConfig(
     }),
     refreshTokens,
     keyring: () => keyring,
+    async checkDirectories() {
+      // A lookup of a name no directory holds still has to bind and search, which is what can fail.
+      await ldap?.lookup("portcullis-readiness-probe");
+    },
     async close() {
       clearInterval(reloadKeys);
       await ldap?.close();

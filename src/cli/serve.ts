@@ -6,6 +6,9 @@ import type { Config } from "../config/schema.js";
 import { startGateway } from "../gateway/server.js";
 import { createLogger } from "../log.js";
 import { createAuditLog } from "../audit/audit-log.js";
+import { checkUpstream } from "../gateway/upstream-client.js";
+import { createRateLimits } from "../gateway/rate-limits.js";
+import { checkWritable } from "../registry/storage/writable-check.js";
 import { authFromConfig, ensureFirstUser } from "../auth/from-config.js";
 import { certPaths, ensureTlsMaterial, loadSigningCa, type TlsMaterial } from "../pki/tls-material.js";
 import { watchServerCertificate } from "../pki/watch.js";
@@ -46,6 +49,13 @@ export async function runServe(argv: readonly string[]): Promise<void> {
   const registry = config.upstream ? undefined : await startBuiltInRegistry(config.data);
   const upstream = config.upstream ? { url: config.upstream } : { socketPath: registry!.socket };
   const audit = createAuditLog({ dataDir: config.data });
+  const rateLimits = createRateLimits(config.rateLimits, { redisUrl: config.redis?.url, logger });
+  if (config.redis && !(await rateLimits.ready())) {
+    logger.warn(
+      { redis: redactUrl(config.redis.url) },
+      "redis is not answering: rate limits are counted in this process until it does",
+    );
+  }
   let current: TlsMaterial = material;
   const gateway = await startGateway({
     host: listen.host,
@@ -57,6 +67,12 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     publicUrl: config.publicUrl,
     auth,
     audit,
+    rateLimits,
+    readiness: {
+      storage: () => checkWritable(config.data),
+      upstream: () => checkUpstream(upstream),
+      directories: () => auth.checkDirectories(),
+    },
     logger,
   });
 
@@ -99,6 +115,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     stopWatching();
     await gateway.close();
     await auth.close();
+    await rateLimits.close();
     await registry?.close();
     audit.close();
     process.exit(0);
@@ -119,4 +136,11 @@ async function startBuiltInRegistry(data: string) {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A URL with its password, if any, masked: for log lines. */
+function redactUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = "***";
+  return parsed.toString();
 }

@@ -107,7 +107,7 @@ ${block(`mkdir -p ~/.config/containers/certs.d/${registry}\ncp ca.crt ~/.config/
 
 <h2>containerd and Kubernetes nodes</h2>
 <p>With <code>config_path = "/etc/containerd/certs.d"</code> in containerd's registry configuration:</p>
-${block(`sudo mkdir -p /etc/containerd/certs.d/${registry}\nsudo cp ca.crt /etc/containerd/certs.d/${registry}/ca.crt\nsudo tee /etc/containerd/certs.d/${registry}/hosts.toml <<'EOF'\nserver = "https://${registry}"\n\n[host."https://${registry}"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = "ca.crt"\nEOF`)}
+${block(`sudo mkdir -p /etc/containerd/certs.d/${registry}\nsudo cp ca.crt /etc/containerd/certs.d/${registry}/ca.crt\nsudo tee /etc/containerd/certs.d/${registry}/hosts.toml <<'EOF'\nserver = "https://${registry}"\nca = "ca.crt"\n\n[host."https://${registry}"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = "ca.crt"\nEOF`)}
 
 <h2>System trust store</h2>
 <p>Debian, Ubuntu:</p>

@@ -49,7 +49,8 @@ write() {
 }
 
 hosts_toml() {
-  printf 'server = "https://%s"\\n\\n[host."https://%s"]\\n  capabilities = ["pull", "resolve", "push"]\\n  ca = "ca.crt"\\n' "$REGISTRY" "$REGISTRY"
+  # The top-level ca covers the server entry too, which containerd falls back to when the host entry fails.
+  printf 'server = "https://%s"\\nca = "ca.crt"\\n\\n[host."https://%s"]\\n  capabilities = ["pull", "resolve", "push"]\\n  ca = "ca.crt"\\n' "$REGISTRY" "$REGISTRY"
 }
 
 remove() {

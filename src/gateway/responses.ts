@@ -1,11 +1,18 @@
 import type { ServerResponse } from "node:http";
 
-export function sendRegistryError(res: ServerResponse, status: number, code: string, message: string): void {
+export function sendRegistryError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   const body = Buffer.from(JSON.stringify({ errors: [{ code, message }] }));
   res.writeHead(status, {
     "Content-Type": "application/json",
     "Content-Length": body.length,
     "Docker-Distribution-API-Version": "registry/2.0",
+    ...headers,
   });
   res.end(body);
 }

@@ -12,7 +12,9 @@ import type { AuditLog } from "../audit/audit-log.js";
 import { requestContext } from "./audit-acts.js";
 import { basicCredentials } from "./basic-auth.js";
 import type { ForwardedResolver } from "./forwarded.js";
+import type { Metrics } from "./metrics.js";
 import { badCredentials, OAuthError, sendOAuthError } from "./oauth-errors.js";
+import type { Blocked, RateLimits } from "./rate-limits.js";
 
 export interface TokenEndpointDeps {
   credentials: CredentialCheck;
@@ -24,6 +26,8 @@ export interface TokenEndpointDeps {
   forwarded: ForwardedResolver;
   logger: Logger;
   audit: AuditLog;
+  metrics: Metrics;
+  rateLimits?: RateLimits;
 }
 
 const anonymousIdentity: Identity = { name: "", groups: [], source: "anonymous", credentialStamp: "" };
@@ -34,7 +38,21 @@ const maxFormBytes = 64 * 1024;
  * credentials or none, and `POST /token` with the OAuth 2 password and refresh_token grants.
  */
 export function createTokenEndpoint(deps: TokenEndpointDeps) {
-  const { credentials, tokens, refreshTokens, service, logger, audit } = deps;
+  const { credentials, tokens, refreshTokens, service, logger, audit, metrics, rateLimits } = deps;
+
+  function refuse(req: IncomingMessage, actor: string, blocked: Blocked): OAuthError {
+    metrics.authFailure("rate_limited");
+    audit.record({
+      action: "rate-limit",
+      result: "denied",
+      actor: { name: actor },
+      request: requestContext(req, deps.forwarded),
+      detail: { limit: blocked.limit, reason: blocked.reason, retryAfterSeconds: blocked.retryAfterSeconds },
+    });
+    return new OAuthError(429, "slow_down", `${blocked.reason}; retry after ${blocked.retryAfterSeconds} s`, {
+      "Retry-After": String(blocked.retryAfterSeconds),
+    });
+  }
 
   async function verify(req: IncomingMessage, username: string, password: string, grant: string): Promise<Identity> {
     const login = (result: "success" | "failure", source?: string) =>
@@ -45,16 +63,23 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
         request: requestContext(req, deps.forwarded),
         detail: { grant },
       });
+    const ip = deps.forwarded(req).clientAddress;
+    const locked = await rateLimits?.checkLogin(username, ip);
+    if (locked) throw refuse(req, username, locked);
     try {
       const identity = await credentials.verify(username, password);
       login("success", identity.source);
+      await rateLimits?.loginSucceeded(username, ip);
       return identity;
     } catch (error) {
       if (error instanceof CredentialsRejected) {
         login("failure");
+        metrics.authFailure("bad_credentials");
+        await rateLimits?.loginFailed(username, ip);
         throw badCredentials();
       }
       if (error instanceof AuthenticatorUnavailable) {
+        metrics.authFailure("directory_unavailable");
         logger.error({ source: error.source, reason: error.message }, "authenticator unavailable");
         throw new OAuthError(
           503,
@@ -89,6 +114,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     };
     const access = grantAccess(deps.policy, subject, requested, !anonymous || deps.anonymous);
     const issued = await tokens.issue(identity.name, access);
+    metrics.tokenIssued(grant);
     const asked = { requested: requested.map(formatScope), granted: access.map(formatScope) };
     logger.info({ grant, subject: identity.name || "(anonymous)", source: identity.source, ...asked }, "token issued");
     audit.record({
@@ -196,9 +222,14 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     }
   }
 
-  return function handle(req: IncomingMessage, res: ServerResponse): void {
-    const run = req.method === "POST" ? post : get;
-    run(req, res).catch((error: unknown) => {
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const blocked = await rateLimits?.tokenRequest(deps.forwarded(req).clientAddress);
+    if (blocked) throw refuse(req, "", blocked);
+    await (req.method === "POST" ? post : get)(req, res);
+  }
+
+  return function endpoint(req: IncomingMessage, res: ServerResponse): void {
+    handle(req, res).catch((error: unknown) => {
       if (error instanceof OAuthError) return sendOAuthError(res, error);
       logger.error({ err: error }, "token request failed");
       sendOAuthError(res, new OAuthError(500, "temporarily_unavailable", "internal error"));

@@ -34,3 +34,14 @@ export function upstreamGet(
     req.end();
   });
 }
+
+/** The registry behind us answers at all (any status below 500: `/v2/` may well want a token). */
+export async function checkUpstream(upstream: UpstreamTarget): Promise<void> {
+  let res: UpstreamResponse;
+  try {
+    res = await upstreamGet(upstream, "/v2/");
+  } catch (error) {
+    throw new Error(`the registry behind the gateway is not reachable: ${(error as Error).message}`);
+  }
+  if (res.status >= 500) throw new Error(`the registry behind the gateway answers ${res.status}`);
+}

@@ -6,7 +6,9 @@ import { readRecords } from "../../src/audit/reader.js";
 import { authFromConfig, type AuthStack } from "../../src/auth/from-config.js";
 import { hashPassword, writeHtpasswd } from "../../src/auth/authn/htpasswd-file.js";
 import { configSchema, type Config } from "../../src/config/schema.js";
+import { createRateLimits } from "../../src/gateway/rate-limits.js";
 import { startGateway, type Gateway } from "../../src/gateway/server.js";
+import { checkWritable } from "../../src/registry/storage/writable-check.js";
 import { createLogger } from "../../src/log.js";
 import { ensureTlsMaterial, loadSigningCa } from "../../src/pki/tls-material.js";
 import { startRegistryServer, type RegistryServer } from "../../src/registry/server.js";
@@ -28,11 +30,16 @@ export interface AuthGatewayUnderTest {
   auditRecords(): AuditRecord[];
   auditDir: string;
   /** GET /token with Basic credentials (or none) for these scopes. */
-  token(user: string | undefined, password: string | undefined, scopes: string[]): Promise<HttpsResponse>;
+  token(
+    user: string | undefined,
+    password: string | undefined,
+    scopes: string[],
+    localAddress?: string,
+  ): Promise<HttpsResponse>;
   /** A request to the gateway, trusting its CA. */
   request(
     path: string,
-    options?: { method?: string; headers?: Record<string, string>; body?: string | Buffer },
+    options?: { method?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string },
   ): Promise<HttpsResponse>;
   gateway: Gateway;
   registry: RegistryServer;
@@ -77,6 +84,7 @@ export async function startAuthGatewayUnderTest(options: {
   });
   const registry = await startRegistryServer({ root: config.data, listen: "127.0.0.1:0", logger });
   const audit = createAuditLog({ dataDir: config.data });
+  const rateLimits = createRateLimits(config.rateLimits, { logger });
   const gateway = await startGateway({
     host: "127.0.0.1",
     port: 0,
@@ -86,6 +94,8 @@ export async function startAuthGatewayUnderTest(options: {
     trustedProxies: [],
     auth,
     audit,
+    rateLimits,
+    readiness: { storage: () => checkWritable(config.data) },
     logger,
   });
   const url = `https://127.0.0.1:${gateway.port}`;
@@ -104,12 +114,12 @@ export async function startAuthGatewayUnderTest(options: {
     auditRecords: () =>
       [...readRecords(auditDir(config.data))].flatMap((entry) => (entry.record ? [entry.record] : [])),
     auditDir: auditDir(config.data),
-    token(user, password, scopes) {
+    token(user, password, scopes, localAddress) {
       const query = new URLSearchParams({ service: config.auth.service });
       for (const scope of scopes) query.append("scope", scope);
       const headers: Record<string, string> =
         user === undefined ? {} : { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` };
-      return request(`/token?${query}`, { headers });
+      return request(`/token?${query}`, { headers, localAddress });
     },
     request,
     gateway,
@@ -119,6 +129,7 @@ export async function startAuthGatewayUnderTest(options: {
       await registry.close();
       await auth.close();
       audit.close();
+      await rateLimits.close();
       await dir.stop();
     },
   };

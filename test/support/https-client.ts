@@ -16,6 +16,8 @@ export interface HttpsRequestOptions {
   ca: string;
   /** TLS server name to check the certificate against, when the URL's host is not it. */
   servername?: string;
+  /** Source address, e.g. 127.0.0.2 to be another client on loopback. */
+  localAddress?: string;
 }
 
 /** One HTTPS request with certificate verification against `ca`, answered with the whole body. */
@@ -28,6 +30,7 @@ export function httpsRequest(url: string, options: HttpsRequestOptions): Promise
         headers: options.headers,
         ca: options.ca,
         ...(options.servername ? { servername: options.servername } : {}),
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
         agent: false,
       },
       (res) => {

@@ -59,7 +59,8 @@ export function installedFiles(registry: string, root = ""): string[] {
 /** The `hosts.toml` containerd reads from `certs.d/REGISTRY/`: the registry over HTTPS, trusting `ca.crt` beside it. */
 export function expectedHostsToml(registry: string): string {
   return (
-    `server = "https://${registry}"\n\n` +
+    `server = "https://${registry}"\n` +
+    `ca = "ca.crt"\n\n` +
     `[host."https://${registry}"]\n` +
     `  capabilities = ["pull", "resolve", "push"]\n` +
     `  ca = "ca.crt"\n`
