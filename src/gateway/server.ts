@@ -162,24 +162,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   );
   server.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
 
+  const socketMarks = new WeakMap<object, { read: number; written: number }>();
+
   /** The access log line and the request metrics, when the response is done. */
   function observe(req: IncomingMessage, res: ServerResponse, route: string): void {
     const started = process.hrtime.bigint();
     const requestId = randomUUID();
     req.headers["x-request-id"] = requestId;
     const socket = req.socket;
-    const [readBefore, writtenBefore] = [socket.bytesRead, socket.bytesWritten];
     res.once("close", () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const status = res.headersSent ? res.statusCode : 0;
-      metrics.request(
-        route,
-        req.method ?? "GET",
-        status,
-        seconds,
-        socket.bytesRead - readBefore,
-        socket.bytesWritten - writtenBefore,
-      );
+      // Bytes on the connection since the previous response on it ended: this request's share, TLS included.
+      const mark = socketMarks.get(socket) ?? { read: 0, written: 0 };
+      const now = { read: socket.bytesRead, written: socket.bytesWritten };
+      socketMarks.set(socket, now);
+      metrics.request(route, req.method ?? "GET", status, seconds, now.read - mark.read, now.written - mark.written);
       logger.info(
         {
           requestId,
