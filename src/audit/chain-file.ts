@@ -6,6 +6,7 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  readFileSync,
   readSync,
   renameSync,
   rmSync,
@@ -130,18 +131,19 @@ function writeHead(fd: number, seq: number, hash: string): void {
   writeSync(fd, `${String(seq).padStart(20, "0")} ${hash}\n`, 0);
 }
 
+/** Takes turns with other writers through a lock file holding the owner's PID; a dead owner's lock is taken over. */
 function withLock(lockPath: string, task: () => void): void {
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
-      closeSync(openSync(lockPath, "wx", 0o600));
+      const fd = openSync(lockPath, "wx", 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      // A writer that died holding the lock leaves it behind; a lock older than the deadline is stale.
-      const age = Date.now() - (statSafe(lockPath)?.mtimeMs ?? Date.now());
-      if (age > 10_000 || Date.now() > deadline) rmSync(lockPath, { force: true });
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+      if (!ownerAlive(lockPath) || Date.now() > deadline) rmSync(lockPath, { force: true });
+      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
     }
   }
   try {
@@ -151,11 +153,19 @@ function withLock(lockPath: string, task: () => void): void {
   }
 }
 
-function statSafe(path: string) {
+function ownerAlive(lockPath: string): boolean {
+  let pid: number;
   try {
-    return statSync(path);
+    pid = Number(readFileSync(lockPath, "utf8"));
   } catch {
-    return undefined;
+    return true; // just released, or being written: look again
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ESRCH";
   }
 }
 
