@@ -78,7 +78,7 @@ export async function authFromConfig(
       (next) => (keyring = next),
       (error: unknown) => deps.logger.error({ err: error }, "could not reload the token signing keys"),
     );
-  }, 10_000);
+  }, 2_000);
   reloadKeys.unref();
 
   return {

@@ -7,6 +7,7 @@ import { caUsage, runCa } from "./ca.js";
 import { policyUsage, runPolicy } from "./policy.js";
 import { registryUsage, runRegistry } from "./registry.js";
 import { runServe, serveUsage } from "./serve.js";
+import { runToken, tokenUsage } from "./token.js";
 import { runUser, userUsage } from "./user.js";
 
 const commands: Record<string, (argv: readonly string[]) => Promise<void>> = {
@@ -16,6 +17,7 @@ const commands: Record<string, (argv: readonly string[]) => Promise<void>> = {
   user: runUser,
   policy: runPolicy,
   audit: runAudit,
+  token: runToken,
 };
 
 const usage = [
@@ -26,6 +28,7 @@ const usage = [
   `  ${userUsage}`,
   `  ${policyUsage}`,
   `  ${auditUsage}`,
+  `  ${tokenUsage}`,
 ].join("\n");
 
 async function main(argv: readonly string[]): Promise<void> {

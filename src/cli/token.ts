@@ -1,0 +1,32 @@
+import { createAuditLog } from "../audit/audit-log.js";
+import { signingKeyOptions } from "../auth/from-config.js";
+import { rotateSigningKey } from "../auth/token/signing-keys.js";
+import { loadSigningCa } from "../pki/tls-material.js";
+import { adminActor } from "./admin-actor.js";
+import { parseArgs } from "./args.js";
+import { UsageError } from "./errors.js";
+import { commonFlags, configFromArgs } from "./serve.js";
+
+export const tokenUsage = "portcullis token rotate";
+
+/**
+ * `token rotate`: a new token-signing key signs from now on; the old one keeps verifying until the last
+ * token it signed has expired. A running server picks the change up within seconds.
+ */
+export async function runToken(argv: readonly string[]): Promise<void> {
+  const args = parseArgs(argv, [...commonFlags]);
+  if (args.positionals.join(" ") !== "rotate") throw new UsageError(`usage: ${tokenUsage}`);
+  const config = await configFromArgs(args);
+  const keyring = await rotateSigningKey(signingKeyOptions(config, await loadSigningCa(config)));
+  const audit = createAuditLog({ dataDir: config.data });
+  audit.record({
+    action: "key.rotate",
+    result: "success",
+    actor: adminActor(),
+    detail: { kid: keyring.current.kid, alg: keyring.current.alg },
+  });
+  audit.close();
+  process.stdout.write(
+    `signing with the new key ${keyring.current.kid}; ${keyring.verifying.length - 1} older key(s) still verify until their tokens expire\n`,
+  );
+}
