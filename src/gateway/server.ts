@@ -4,11 +4,7 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { SecureContextOptions } from "node:tls";
 import { noAudit, type AuditLog } from "../audit/audit-log.js";
-import type { CredentialCheck } from "../auth/authn/credential-check.js";
-import type { Policy } from "../auth/authz/policy.js";
-import type { RefreshTokens } from "../auth/token/refresh-tokens.js";
-import type { SigningKeyring } from "../auth/token/signing-keys.js";
-import type { Tokens } from "../auth/token/tokens.js";
+import type { AuthStack } from "../auth/from-config.js";
 import { splitUrl } from "../http/request-url.js";
 import type { Logger } from "../log.js";
 import { matchEndpoint } from "../registry/api.js";
@@ -28,15 +24,10 @@ export interface GatewayTls {
 }
 
 /** Token authentication; without it the gateway lets every request through (the registry layer's own tests). */
-export interface GatewayAuth {
-  service: string;
-  anonymous: boolean;
-  credentials: CredentialCheck;
-  policy: Policy;
-  tokens: Tokens;
-  refreshTokens: RefreshTokens;
-  keyring: () => SigningKeyring;
-}
+export type GatewayAuth = Pick<
+  AuthStack,
+  "service" | "anonymous" | "credentials" | "policy" | "tokens" | "refreshTokens" | "keyring"
+>;
 
 export interface GatewayOptions {
   /** `HOST:PORT`; port 0 picks a free one. */
