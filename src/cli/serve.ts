@@ -47,7 +47,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
   const firstUser = await ensureFirstUser(config);
   const auth = await authFromConfig(config, { logger, ca: await loadSigningCa(config) });
   const registry = config.upstream ? undefined : await startBuiltInRegistry(config.data);
-  const upstream = config.upstream ? { url: config.upstream } : { socketPath: registry!.socket };
+  const upstream = registry ? { socketPath: registry.socket } : { url: config.upstream as string };
   const audit = createAuditLog({ dataDir: config.data });
   const rateLimits = createRateLimits(config.rateLimits, { redisUrl: config.redis?.url, logger });
   if (config.redis && !(await rateLimits.ready())) {

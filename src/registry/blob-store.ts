@@ -22,8 +22,15 @@ export function createBlobStore(storage: StorageDriver) {
     return { digest, size: info.size };
   }
 
+  /** Whether the blob's content is stored at all, in any repository. */
+  async function exists(digest: Digest): Promise<boolean> {
+    const info = await storage.stat(layout.blobData(digest));
+    return info !== undefined && !info.isDirectory;
+  }
+
   return {
     stat,
+    exists,
 
     async require(name: string, digest: Digest): Promise<BlobInfo> {
       const info = await stat(name, digest);
@@ -35,12 +42,6 @@ export function createBlobStore(storage: StorageDriver) {
       const stream = await storage.reader(layout.blobData(digest), range);
       if (!stream) throw blobUnknown(digest.text);
       return stream;
-    },
-
-    /** Whether the blob's content is stored at all, in any repository. */
-    async exists(digest: Digest): Promise<boolean> {
-      const info = await storage.stat(layout.blobData(digest));
-      return info !== undefined && !info.isDirectory;
     },
 
     async link(name: string, digest: Digest): Promise<void> {
@@ -59,7 +60,7 @@ export function createBlobStore(storage: StorageDriver) {
 
     /** Stores small content (a manifest) under its digest. */
     async put(digest: Digest, content: Buffer): Promise<void> {
-      if (await this.exists(digest)) return;
+      if (await exists(digest)) return;
       await storage.putContent(layout.blobData(digest), content);
     },
 
