@@ -67,7 +67,7 @@ beforeAll(async () => {
     });
 });
 afterAll(async () => {
-  await gw.stop();
+  await gw?.stop();
 });
 
 describe("the policy matrix over real HTTP", () => {
