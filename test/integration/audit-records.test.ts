@@ -1,10 +1,10 @@
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../src/audit/event.js";
 import { startAuthGatewayUnderTest, type AuthGatewayUnderTest } from "../support/auth-gateway-under-test.js";
 import { buildDockerSchema2Image } from "../support/images.js";
-import { skopeo } from "../support/skopeo.js";
+import { writeCertDir } from "../support/containers-client.js";
+import { copyOverTls } from "../support/skopeo.js";
 import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
 
@@ -20,9 +20,7 @@ beforeAll(async () => {
     settings: { auth: { groups: { admins: ["alice"] } } },
   });
   work = await makeTempDir("portcullis-audit-");
-  certDir = join(work.path, "certs.d");
-  await mkdir(certDir, { recursive: true });
-  await writeFile(join(certDir, "ca.crt"), gw.caPem);
+  certDir = await writeCertDir(join(work.path, "certs.d"), gw.caPem);
 });
 afterAll(async () => {
   await gw?.stop();
@@ -52,18 +50,10 @@ describe("the audit log", () => {
   it("records a skopeo push: the login, the token with scopes asked and granted, and the manifest push", async () => {
     image = await buildDockerSchema2Image(join(work.path, "image"), { layerSizes: [2048, 4096] });
     const records = await recordsOf(() =>
-      skopeo([
-        "copy",
-        "--retry-times",
-        "0",
-        "--preserve-digests",
-        "--dest-cert-dir",
+      copyOverTls(image.reference, `docker://127.0.0.1:${gw.port}/team/app:v1`, {
         certDir,
-        "--dest-creds",
-        `alice:${password}`,
-        image.reference,
-        `docker://127.0.0.1:${gw.port}/team/app:v1`,
-      ]),
+        creds: `alice:${password}`,
+      }),
     );
     const push = records.filter((r) => r.action === "push");
     expect(push).toEqual([
@@ -107,17 +97,10 @@ describe("the audit log", () => {
 
   it("records a pull with the digest and media type served", async () => {
     const records = await recordsOf(() =>
-      skopeo([
-        "copy",
-        "--retry-times",
-        "0",
-        "--src-cert-dir",
+      copyOverTls(`docker://127.0.0.1:${gw.port}/team/app:v1`, `dir:${join(work.path, "back")}`, {
         certDir,
-        "--src-creds",
-        `alice:${password}`,
-        `docker://127.0.0.1:${gw.port}/team/app:v1`,
-        `dir:${join(work.path, "back")}`,
-      ]),
+        creds: `alice:${password}`,
+      }),
     );
     expect(records.filter((r) => r.action === "pull")).toEqual([
       {

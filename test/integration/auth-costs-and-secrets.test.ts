@@ -1,9 +1,9 @@
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAuthGatewayUnderTest, type AuthGatewayUnderTest } from "../support/auth-gateway-under-test.js";
 import { buildDockerSchema2Image } from "../support/images.js";
-import { skopeo } from "../support/skopeo.js";
+import { writeCertDir } from "../support/containers-client.js";
+import { copyOverTls, inspectRawOverTls } from "../support/skopeo.js";
 import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
 
@@ -16,9 +16,7 @@ beforeAll(async () => {
   requireTool("skopeo", "skopeo");
   gw = await startAuthGatewayUnderTest({ users: { pusher: password } });
   work = await makeTempDir("portcullis-costs-");
-  certDir = join(work.path, "certs.d");
-  await mkdir(certDir, { recursive: true });
-  await writeFile(join(certDir, "ca.crt"), gw.caPem);
+  certDir = await writeCertDir(join(work.path, "certs.d"), gw.caPem);
 });
 afterAll(async () => {
   await gw?.stop();
@@ -31,18 +29,10 @@ describe("what authentication costs", () => {
       layerSizes: Array.from({ length: 50 }, (_, i) => 512 + i),
     });
     const before = gw.bcryptCount();
-    await skopeo([
-      "copy",
-      "--retry-times",
-      "0",
-      "--preserve-digests",
-      "--dest-cert-dir",
+    await copyOverTls(image.reference, `docker://127.0.0.1:${gw.port}/costs/fifty:v1`, {
       certDir,
-      "--dest-creds",
-      `pusher:${password}`,
-      image.reference,
-      `docker://127.0.0.1:${gw.port}/costs/fifty:v1`,
-    ]);
+      creds: `pusher:${password}`,
+    });
     const tokens = gw
       .logs()
       .split("\n")
@@ -88,15 +78,7 @@ describe("what the logs hold", () => {
     ).toBe(201);
     expect((await gw.request(`/v2/secrets/app/blobs/${digest}`, { headers: bearer })).status).toBe(200);
     await gw.token("pusher", "the-wrong-password-also-secret", []);
-    await skopeo([
-      "inspect",
-      "--raw",
-      "--cert-dir",
-      certDir,
-      "--creds",
-      `pusher:${password}`,
-      `docker://127.0.0.1:${gw.port}/costs/fifty:v1`,
-    ]);
+    await inspectRawOverTls(`docker://127.0.0.1:${gw.port}/costs/fifty:v1`, { certDir, creds: `pusher:${password}` });
 
     const logs = gw.logs();
     expect(logs).toContain('"token issued"');

@@ -6,7 +6,8 @@ import { createLdapAuthenticator, type LdapAuthenticator, type LdapSettings } fr
 import { createLogger } from "../../src/log.js";
 import { waitUntil } from "../support/daemon-process.js";
 import { freePort } from "../support/free-port.js";
-import { createTestCa, startSlapd, type Slapd } from "../support/slapd.js";
+import { startSlapd, type Slapd } from "../support/slapd.js";
+import { createTestCa } from "../support/test-ca.js";
 import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 
 const INJECTION = "*)(uid=*))(|(uid=*";

@@ -1,19 +1,20 @@
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandError } from "../support/command.js";
+import { writeContainersClientConfig, type ContainersClientConfig } from "../support/containers-client.js";
 import { buildDockerSchema2Image, buildRootfsTar, contentSummary, sha256 } from "../support/images.js";
 import {
-  downloadInstallScript,
   expectedHostsToml,
   installedFiles,
+  installForClientRoot,
   printedScriptChecksum,
   runInstallScript,
 } from "../support/install-script.js";
 import { createPodman, type Podman } from "../support/podman.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
 import { listFiles } from "../support/registry-under-test.js";
-import { readDirCopy, skopeo } from "../support/skopeo.js";
+import { copyOverTls, inspectRawOverTls, readDirCopy } from "../support/skopeo.js";
 import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
 
@@ -27,9 +28,8 @@ describe("the CA install script, and skopeo and podman trusting the gateway thro
   let scriptChecksum: string;
   /** The podman/skopeo cert dir the script wrote, under a root of the test's own. */
   let certDir: string;
-  /** Env for skopeo: a registries.conf of the test's own that marks nothing insecure. */
-  let clientEnv: NodeJS.ProcessEnv;
-  let policy: string;
+  /** skopeo's registries.conf, of the test's own and marking nothing insecure, and signature policy. */
+  let clientConfig: ContainersClientConfig;
   let testRoots = 0;
 
   beforeAll(async () => {
@@ -39,20 +39,9 @@ describe("the CA install script, and skopeo and podman trusting the gateway thro
     work = await makeTempDir("ca-install-script-");
     serve = await startPortcullisServe();
     registry = `127.0.0.1:${serve.port}`;
-    script = join(work.path, "portcullis-ca.sh");
-    scriptChecksum = await downloadInstallScript(registry, script);
-    const clientRoot = join(work.path, "client-root");
-    await runInstallScript(script, ["--root", clientRoot]);
-    certDir = join(clientRoot, "etc", "containers", "certs.d", registry);
-    const registriesConf = join(work.path, "registries.conf");
-    await writeFile(
-      registriesConf,
-      `unqualified-search-registries = []\n\n[[registry]]\nlocation = "${registry}"\ninsecure = false\n`,
-    );
-    policy = join(work.path, "policy.json");
-    await writeFile(policy, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
-    clientEnv = { ...process.env, CONTAINERS_REGISTRIES_CONF: registriesConf };
-    podman = await createPodman({ registriesConf });
+    ({ script, checksum: scriptChecksum, certDir } = await installForClientRoot(registry, work.path));
+    clientConfig = await writeContainersClientConfig(work.path, { registry });
+    podman = await createPodman({ registriesConf: clientConfig.registriesConf });
   });
 
   afterAll(async () => {
@@ -86,15 +75,8 @@ describe("the CA install script, and skopeo and podman trusting the gateway thro
   /** The first-start admin's credentials, as `USER:PASSWORD` for `--creds`. */
   const creds = () => `admin:${serve.adminPassword}`;
 
-  /** `skopeo --policy POLICY ARGS` with the test's registries.conf. */
-  function skopeoClient(args: readonly string[]) {
-    return skopeo(["--policy", policy, ...args], { env: clientEnv });
-  }
-
-  /** `skopeo copy` keeping every digest; `certFlags` name the cert dir (`--src-cert-dir`, `--dest-cert-dir`). */
-  function skopeoCopy(source: string, destination: string, certFlags: readonly string[] = []) {
-    return skopeoClient(["copy", "--retry-times", "0", "--preserve-digests", ...certFlags, source, destination]);
-  }
+  /** skopeo as the first-start admin, trusting the installed cert dir. */
+  const trustingClient = () => ({ ...clientConfig, certDir, creds: creds() });
 
   it("serves a script whose SHA-256 is the one the server printed on its console", async () => {
     expect(scriptChecksum).toBe(printedScriptChecksum(await serve.output(), registry));
@@ -158,8 +140,8 @@ describe("the CA install script, and skopeo and podman trusting the gateway thro
     const reference = `docker://${registry}/team/skopeo:v1`;
     const back = join(work.path, "skopeo-back");
 
-    await skopeoCopy(image.reference, reference, ["--dest-cert-dir", certDir, "--dest-creds", creds()]);
-    await skopeoCopy(reference, `dir:${back}`, ["--src-cert-dir", certDir, "--src-creds", creds()]);
+    await copyOverTls(image.reference, reference, trustingClient());
+    await copyOverTls(reference, `dir:${back}`, trustingClient());
 
     const copy = await readDirCopy(back);
     expect(contentSummary(copy)).toEqual(contentSummary(image));
@@ -169,24 +151,16 @@ describe("the CA install script, and skopeo and podman trusting the gateway thro
   it("makes skopeo refuse the gateway with an unknown-authority error when it is not given the cert dir", async () => {
     const image = await buildDockerSchema2Image(join(work.path, "untrusted-image"), { layerSizes: [1024] });
 
-    const failure = await skopeoCopy(image.reference, `docker://${registry}/team/untrusted:v1`, [
-      "--dest-creds",
-      creds(),
-    ]).catch((error: unknown) => error);
+    const failure = await copyOverTls(image.reference, `docker://${registry}/team/untrusted:v1`, {
+      ...clientConfig,
+      creds: creds(),
+    }).catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(CommandError);
     expect((failure as CommandError).stderr).toMatch(/x509: certificate signed by unknown authority/);
-    await expect(
-      skopeoClient([
-        "inspect",
-        "--raw",
-        "--cert-dir",
-        certDir,
-        "--creds",
-        creds(),
-        `docker://${registry}/team/untrusted:v1`,
-      ]),
-    ).rejects.toThrow(/manifest unknown|name unknown/i);
+    await expect(inspectRawOverTls(`docker://${registry}/team/untrusted:v1`, trustingClient())).rejects.toThrow(
+      /manifest unknown|name unknown/i,
+    );
   });
 
   it("lets podman push an imported image through the gateway and pull it back, verifying TLS with the installed CA", async () => {
@@ -198,15 +172,7 @@ describe("the CA install script, and skopeo and podman trusting the gateway thro
     await podman.podman(["push", "--cert-dir", certDir, "--creds", creds(), "--digestfile", digestFile, reference]);
 
     const pushedDigest = (await readFile(digestFile, "utf8")).trim();
-    const served = await skopeoClient([
-      "inspect",
-      "--raw",
-      "--cert-dir",
-      certDir,
-      "--creds",
-      creds(),
-      `docker://${reference}`,
-    ]);
+    const served = await inspectRawOverTls(`docker://${reference}`, trustingClient());
     expect(sha256(served.stdout)).toBe(pushedDigest);
 
     await podman.podman(["rmi", reference]);

@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCommand } from "../support/command.js";
+import { writeCertDir, writeContainersClientConfig } from "../support/containers-client.js";
 import { startDockerRegistry, type DockerRegistry } from "../support/docker-registry.js";
 import { httpsRequest } from "../support/https-client.js";
 import { MEDIA_TYPES, buildDockerSchema2Image, contentSummary, type BuiltImage } from "../support/images.js";
@@ -10,69 +9,17 @@ import { portcullisUser } from "../support/portcullis-cli.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
 import { fetchToken } from "../support/registry-token.js";
 import { grantedActions, logMark, tokensIssued } from "../support/serve-log.js";
-import { readDirCopy, skopeo } from "../support/skopeo.js";
+import { copyOverTls, readDirCopy, type TlsClientOptions } from "../support/skopeo.js";
 import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
+import { issueServerCertificate } from "../support/test-ca.js";
 import { requireTool } from "../support/tools.js";
-
-/**
- * A server certificate for 127.0.0.1 signed by the gateway's own CA (`certs/ca.crt` and `ca.key`), so one
- * CA in one cert dir lets skopeo verify both docker-registry and the token realm it is sent to.
- */
-async function certificateFromGatewayCa(certsDir: string, dir: string): Promise<{ certificate: string; key: string }> {
-  const openssl = requireTool("openssl", "openssl");
-  await mkdir(dir, { recursive: true });
-  const key = join(dir, "registry.key");
-  const csr = join(dir, "registry.csr");
-  const certificate = join(dir, "registry.crt");
-  const extensions = join(dir, "registry.ext");
-  await writeFile(
-    extensions,
-    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
-  );
-  await runCommand(openssl, [
-    "req",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    csr,
-    "-subj",
-    "/CN=docker-registry under test",
-  ]);
-  await runCommand(openssl, [
-    "x509",
-    "-req",
-    "-in",
-    csr,
-    "-CA",
-    join(certsDir, "ca.crt"),
-    "-CAkey",
-    join(certsDir, "ca.key"),
-    "-set_serial",
-    `0x${randomBytes(8).toString("hex")}`,
-    "-days",
-    "2",
-    "-extfile",
-    extensions,
-    "-out",
-    certificate,
-  ]);
-  return { certificate, key };
-}
 
 describe("a stock docker-registry (distribution 2.8) with auth.token pointing at portcullis serve", () => {
   let work: TempDir;
   let serve: PortcullisServe;
   let registry: DockerRegistry;
-  /** One directory holding ca.crt = the gateway's CA, for docker-registry's TLS and the token realm alike. */
-  let certDir: string;
-  let skopeoEnv: NodeJS.ProcessEnv;
-  let policy: string;
+  /** skopeo's cert dir (only the gateway's CA, for docker-registry's TLS and the token realm alike) and config. */
+  let client: TlsClientOptions;
   let image: BuiltImage;
   const user = "frank";
   const password = randomBytes(12).toString("base64url");
@@ -84,6 +31,13 @@ describe("a stock docker-registry (distribution 2.8) with auth.token pointing at
     work = await makeTempDir("docker-registry-verifies-tokens-");
     serve = await startPortcullisServe({ env: { PORTCULLIS_LOG_LEVEL: "info" } });
     await portcullisUser(serve, "add", user, { password });
+    // Signed by the gateway's own CA (`certs/ca.crt` and `ca.key`), so one CA in one cert dir lets skopeo
+    // verify both docker-registry and the token realm it is sent to.
+    const registryTls = await issueServerCertificate(
+      join(work.path, "tls"),
+      { certFile: join(serve.certsDir, "ca.crt"), keyFile: join(serve.certsDir, "ca.key") },
+      "docker-registry under test",
+    );
     registry = await startDockerRegistry({
       auth: {
         token: {
@@ -93,16 +47,11 @@ describe("a stock docker-registry (distribution 2.8) with auth.token pointing at
           rootcertbundle: join(serve.certsDir, "ca.crt"),
         },
       },
-      tls: { ...(await certificateFromGatewayCa(serve.certsDir, join(work.path, "tls"))), caPem: serve.caPem },
+      tls: { certificate: registryTls.certFile, key: registryTls.keyFile, caPem: serve.caPem },
     });
-    certDir = join(work.path, "cert-dir");
-    await mkdir(certDir);
-    await writeFile(join(certDir, "ca.crt"), serve.caPem);
-    const registriesConf = join(work.path, "registries.conf");
-    await writeFile(registriesConf, "unqualified-search-registries = []\n");
-    policy = join(work.path, "policy.json");
-    await writeFile(policy, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
-    skopeoEnv = { ...process.env, CONTAINERS_REGISTRIES_CONF: registriesConf };
+    const { policy, env } = await writeContainersClientConfig(work.path);
+    const certDir = await writeCertDir(join(work.path, "cert-dir"), serve.caPem);
+    client = { certDir, creds: `${user}:${password}`, policy, env };
     image = await buildDockerSchema2Image(join(work.path, "image"), { layerSizes: [512 * 1024, 16 * 1024] });
   });
 
@@ -112,28 +61,6 @@ describe("a stock docker-registry (distribution 2.8) with auth.token pointing at
     if (serve) await removeTempDir(serve.home);
     await work?.stop();
   });
-
-  /** skopeo copy keeping digests, trusting only the gateway's CA (for docker-registry and the realm alike). */
-  function skopeoCopy(source: string, destination: string) {
-    const side = source.startsWith("docker://") ? "src" : "dest";
-    return skopeo(
-      [
-        "--policy",
-        policy,
-        "copy",
-        "--retry-times",
-        "0",
-        "--preserve-digests",
-        `--${side}-cert-dir`,
-        certDir,
-        `--${side}-creds`,
-        `${user}:${password}`,
-        source,
-        destination,
-      ],
-      { env: skopeoEnv },
-    );
-  }
 
   function token(scopes: string[]): Promise<string> {
     return fetchToken(serve.url, serve.caPem, user, password, scopes);
@@ -156,7 +83,7 @@ describe("a stock docker-registry (distribution 2.8) with auth.token pointing at
   it("accepts a push by skopeo whose token came from the gateway", async () => {
     const mark = await logMark(serve.output);
 
-    await skopeoCopy(image.reference, `docker://${registry.hostPort}/team/app:v1`);
+    await copyOverTls(image.reference, `docker://${registry.hostPort}/team/app:v1`, client);
 
     const issued = tokensIssued(await mark.since());
     expect(issued.map((entry) => [entry.grant, entry.subject])).toEqual(issued.map(() => ["basic", user]));
@@ -167,7 +94,7 @@ describe("a stock docker-registry (distribution 2.8) with auth.token pointing at
     const back = join(work.path, "back");
     const mark = await logMark(serve.output);
 
-    await skopeoCopy(`docker://${registry.hostPort}/team/app:v1`, `dir:${back}`);
+    await copyOverTls(`docker://${registry.hostPort}/team/app:v1`, `dir:${back}`, client);
 
     expect(contentSummary(await readDirCopy(back))).toEqual(contentSummary(image));
     expect(grantedActions(tokensIssued(await mark.since()), "team/app")).toEqual(["pull"]);

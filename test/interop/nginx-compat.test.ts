@@ -1,10 +1,11 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import type { IncomingHttpHeaders } from "node:http";
 import { request } from "node:https";
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCommand } from "../support/command.js";
+import { writeCertDir } from "../support/containers-client.js";
 import { buildDockerSchema2Image, contentSummary, sha256 } from "../support/images.js";
 import { startNginx, type Nginx } from "../support/nginx.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
@@ -135,9 +136,7 @@ describe("Portcullis behind nginx, as configured by nginx-compat/", () => {
     work = await makeTempDir("nginx-compat-");
     const front = await makeNginxCertificate(join(work.path, "nginx-tls"));
     nginxCa = await readFile(front.ca, "utf8");
-    certDir = join(work.path, "client-certs");
-    await mkdir(certDir);
-    await writeFile(join(certDir, "ca.crt"), nginxCa);
+    certDir = await writeCertDir(join(work.path, "client-certs"), nginxCa);
 
     portcullis = await startPortcullisServe({ args: ["--config", portcullisConfig] });
     const password = await readFile(join(portcullis.certsDir, "admin-password"), "utf8").catch(() => undefined);
@@ -199,7 +198,7 @@ describe("Portcullis behind nginx, as configured by nginx-compat/", () => {
   }
 
   /** Before token auth there is no challenge; with it, the realm must be on the same public URL as Location. */
-  function expectRealmOn(granted: Access, publicBase: string) {
+  function expectRealmOn(granted: Pick<Access, "realm">, publicBase: string) {
     expect(granted.realm ?? `${publicBase}/token`).toBe(`${publicBase}/token`);
   }
 

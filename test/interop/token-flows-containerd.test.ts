@@ -1,15 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeContainersClientConfig } from "../support/containers-client.js";
 import { CommandError } from "../support/command.js";
 import { startContainerd, type Containerd } from "../support/containerd.js";
 import { buildDockerSchema2Image, sha256, type BuiltImage } from "../support/images.js";
-import { downloadInstallScript, expectedHostsToml, runInstallScript } from "../support/install-script.js";
+import { expectedHostsToml, installForClientRoot } from "../support/install-script.js";
 import { portcullisUser } from "../support/portcullis-cli.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
 import { grantedActions, hasRequest, logMark, requestsLogged, tokensIssued } from "../support/serve-log.js";
-import { skopeo } from "../support/skopeo.js";
+import { copyOverTls, inspectRawOverTls, type TlsClientOptions } from "../support/skopeo.js";
 import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
 
@@ -21,10 +22,8 @@ describe("containerd's ctr against portcullis serve: POST /token grant_type=pass
   let registry: string;
   /** containerd's certs.d, as the install script wrote it under a root of the test's own */
   let hostsDir: string;
-  /** podman/skopeo's cert dir for the registry, from the same install */
-  let certDir: string;
-  let skopeoEnv: NodeJS.ProcessEnv;
-  let policy: string;
+  /** skopeo's config, with the podman/skopeo cert dir for the registry from the same install */
+  let client: TlsClientOptions;
   let image: BuiltImage;
   const user = "casey";
   const password = randomBytes(12).toString("base64url");
@@ -39,36 +38,12 @@ describe("containerd's ctr against portcullis serve: POST /token grant_type=pass
     registry = `127.0.0.1:${serve.port}`;
     await portcullisUser(serve, "add", user, { password });
 
-    const script = join(work.path, "portcullis-ca.sh");
-    await downloadInstallScript(registry, script);
-    const clientRoot = join(work.path, "client-root");
-    await runInstallScript(script, ["--root", clientRoot]);
-    hostsDir = join(clientRoot, "etc", "containerd", "certs.d");
-    certDir = join(clientRoot, "etc", "containers", "certs.d", registry);
-
-    const registriesConf = join(work.path, "registries.conf");
-    await writeFile(registriesConf, "unqualified-search-registries = []\n");
-    policy = join(work.path, "policy.json");
-    await writeFile(policy, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
-    skopeoEnv = { ...process.env, CONTAINERS_REGISTRIES_CONF: registriesConf };
+    const install = await installForClientRoot(registry, work.path);
+    hostsDir = install.hostsDir;
+    const { policy, env } = await writeContainersClientConfig(work.path);
+    client = { certDir: install.certDir, creds: `${user}:${password}`, policy, env };
     image = await buildDockerSchema2Image(join(work.path, "image"), { layerSizes: [256 * 1024, 8 * 1024] });
-    await skopeo(
-      [
-        "--policy",
-        policy,
-        "copy",
-        "--retry-times",
-        "0",
-        "--preserve-digests",
-        "--dest-cert-dir",
-        certDir,
-        "--dest-creds",
-        `${user}:${password}`,
-        image.reference,
-        `docker://${registry}/team/app:v1`,
-      ],
-      { env: skopeoEnv },
-    );
+    await copyOverTls(image.reference, `docker://${registry}/team/app:v1`, client);
 
     containerd = await startContainerd();
   });
@@ -87,10 +62,7 @@ describe("containerd's ctr against portcullis serve: POST /token grant_type=pass
 
   /** The digest of the manifest `reference` names, as the gateway serves it (skopeo, verifying TLS). */
   async function servedDigest(reference: string): Promise<string> {
-    const { stdout } = await skopeo(
-      ["inspect", "--raw", "--cert-dir", certDir, "--creds", `${user}:${password}`, `docker://${reference}`],
-      { env: skopeoEnv },
-    );
+    const { stdout } = await inspectRawOverTls(`docker://${reference}`, client);
     return sha256(stdout);
   }
 

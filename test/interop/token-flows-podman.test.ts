@@ -4,13 +4,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { CommandError } from "../support/command.js";
+import { writeContainersClientConfig, type ContainersClientConfig } from "../support/containers-client.js";
 import { buildDockerSchema2Image, buildRootfsTar, sha256 } from "../support/images.js";
-import { downloadInstallScript, runInstallScript } from "../support/install-script.js";
+import { installForClientRoot } from "../support/install-script.js";
 import { createPodman, type Podman } from "../support/podman.js";
 import { portcullisUser } from "../support/portcullis-cli.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
 import { grantedActions, hasRequest, logMark, requestsLogged, tokensIssued } from "../support/serve-log.js";
-import { skopeo } from "../support/skopeo.js";
+import { copyOverTls, inspectRawOverTls } from "../support/skopeo.js";
 import { startSlapd, type Slapd } from "../support/slapd.js";
 import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
@@ -40,8 +41,8 @@ describe("podman and skopeo against portcullis serve: GET /token with Basic auth
   /** podman/skopeo's cert dir for the registry, as the install script wrote it under a root of the test's own */
   let certDir: string;
   let authFile: string;
-  let skopeoEnv: NodeJS.ProcessEnv;
-  let policy: string;
+  /** skopeo's registries.conf (the same podman reads) and signature policy */
+  let clientConfig: ContainersClientConfig;
   const htpasswdUser = { user: "erin", password: randomBytes(12).toString("base64url") };
 
   beforeAll(async () => {
@@ -74,22 +75,11 @@ describe("podman and skopeo against portcullis serve: GET /token with Basic auth
     registry = `127.0.0.1:${serve.port}`;
     await portcullisUser(serve, "add", htpasswdUser.user, { password: htpasswdUser.password, config });
 
-    const script = join(work.path, "portcullis-ca.sh");
-    await downloadInstallScript(registry, script);
-    const clientRoot = join(work.path, "client-root");
-    await runInstallScript(script, ["--root", clientRoot]);
-    certDir = join(clientRoot, "etc", "containers", "certs.d", registry);
+    ({ certDir } = await installForClientRoot(registry, work.path));
     authFile = join(work.path, "auth.json");
 
-    const registriesConf = join(work.path, "registries.conf");
-    await writeFile(
-      registriesConf,
-      `unqualified-search-registries = []\n\n[[registry]]\nlocation = "${registry}"\ninsecure = false\n`,
-    );
-    policy = join(work.path, "policy.json");
-    await writeFile(policy, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
-    skopeoEnv = { ...process.env, CONTAINERS_REGISTRIES_CONF: registriesConf };
-    podman = await createPodman({ registriesConf });
+    clientConfig = await writeContainersClientConfig(work.path, { registry });
+    podman = await createPodman({ registriesConf: clientConfig.registriesConf });
   });
 
   afterAll(async () => {
@@ -122,10 +112,6 @@ describe("podman and skopeo against portcullis serve: GET /token with Basic auth
   /** podman push or pull with the stored login (no --creds) and TLS trust from the installed cert dir. */
   function transfer(verb: "push" | "pull", reference: string) {
     return podman.podman([verb, "--cert-dir", certDir, "--authfile", authFile, reference]);
-  }
-
-  function skopeoClient(args: readonly string[]) {
-    return skopeo(["--policy", policy, ...args], { env: skopeoEnv });
   }
 
   /** Every "token issued" line in `logged` came from a GET /token with Basic credentials of `who`. */
@@ -213,24 +199,13 @@ describe("podman and skopeo against portcullis serve: GET /token with Basic auth
 
   it("lets skopeo push and inspect with --creds, each session getting its tokens by GET /token with Basic auth", async () => {
     const who = { user: htpasswdUser.user, source: "htpasswd" };
-    const creds = `${htpasswdUser.user}:${htpasswdUser.password}`;
+    const client = { ...clientConfig, certDir, creds: `${htpasswdUser.user}:${htpasswdUser.password}` };
     const image = await buildDockerSchema2Image(join(work.path, "skopeo-image"), { layerSizes: [64 * 1024] });
     const destination = `docker://${registry}/team/skopeo:v1`;
     const mark = await logMark(serve.output);
 
-    await skopeoClient([
-      "copy",
-      "--retry-times",
-      "0",
-      "--preserve-digests",
-      "--dest-cert-dir",
-      certDir,
-      "--dest-creds",
-      creds,
-      image.reference,
-      destination,
-    ]);
-    const { stdout } = await skopeoClient(["inspect", "--raw", "--cert-dir", certDir, "--creds", creds, destination]);
+    await copyOverTls(image.reference, destination, client);
+    const { stdout } = await inspectRawOverTls(destination, client);
 
     expect(sha256(stdout)).toBe(image.descriptor.digest);
     const logged = await mark.since();

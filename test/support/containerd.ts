@@ -1,17 +1,15 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand, type CommandOptions, type CommandResult } from "./command.js";
-import { spawnDaemon, waitUntil } from "./daemon-process.js";
+import { daemonInDir, spawnDaemon, waitUntil, type RunningDaemon } from "./daemon-process.js";
 import { makeTempDir } from "./temp-dir.js";
 import { requireTool } from "./tools.js";
 
-export interface Containerd {
+export interface Containerd extends RunningDaemon {
   /** Path of the gRPC socket, what `ctr -a` takes. */
   socket: string;
   /** Runs `ctr -a SOCKET ...ARGS` (snapshotter `native`); rejects with stderr when ctr fails. */
   ctr(args: readonly string[], options?: CommandOptions): Promise<CommandResult>;
-  log(): Promise<string>;
-  stop(): Promise<void>;
 }
 
 // Unix socket paths are limited to 108 bytes (ttrpc adds ".ttrpc"), so the directory is short and under
@@ -73,11 +71,7 @@ export async function startContainerd(): Promise<Containerd> {
   const run = (args: readonly string[], options: CommandOptions = {}) =>
     runCommand(ctr, ["-a", socket, ...args], { env, ...options });
 
-  async function stop(): Promise<void> {
-    await daemon.stop(15_000);
-    await work.stop();
-  }
-
+  const { log, stop } = daemonInDir(daemon, work);
   try {
     await waitUntil(
       async () => {
@@ -90,5 +84,5 @@ export async function startContainerd(): Promise<Containerd> {
     await stop();
     throw error;
   }
-  return { socket, ctr: run, log: () => daemon.log(), stop };
+  return { socket, ctr: run, log, stop };
 }

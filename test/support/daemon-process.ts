@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { TempDir } from "./temp-dir.js";
 
 export interface DaemonProcess {
   pid: number;
@@ -11,6 +12,23 @@ export interface DaemonProcess {
   log(): Promise<string>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
   stop(graceMs?: number): Promise<void>;
+}
+
+/** What a test holds of a daemon it started: its log, and stop(). */
+export interface RunningDaemon {
+  log(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** A daemon whose files all live in `work`: stop() ends the daemon, then removes `work`. */
+export function daemonInDir(daemon: DaemonProcess, work: TempDir): RunningDaemon {
+  return {
+    log: () => daemon.log(),
+    async stop() {
+      await daemon.stop();
+      await work.stop();
+    },
+  };
 }
 
 export interface DaemonOptions {

@@ -2,21 +2,19 @@ import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { spawnDaemon, waitUntil, type DaemonProcess } from "./daemon-process.js";
-import { freePort } from "./free-port.js";
+import { startOnFreePort } from "./daemon-on-free-port.js";
+import { daemonInDir, spawnDaemon, type RunningDaemon } from "./daemon-process.js";
 import { httpsRequest } from "./https-client.js";
-import { makeTempDir } from "./temp-dir.js";
+import { startInTempDir } from "./temp-dir.js";
 import { requireTool } from "./tools.js";
 
-export interface DockerRegistry {
+export interface DockerRegistry extends RunningDaemon {
   /** http://127.0.0.1:PORT (https:// when started with `tls`) */
   url: string;
   /** 127.0.0.1:PORT, the form image references use */
   hostPort: string;
   /** The storage root (its rootdirectory): blobs are under `<root>/docker/registry/v2/`. */
   root: string;
-  log(): Promise<string>;
-  stop(): Promise<void>;
 }
 
 export interface DockerRegistryOptions {
@@ -53,50 +51,29 @@ function registryConfig(root: string, hostPort: string, options: DockerRegistryO
  */
 export async function startDockerRegistry(options: DockerRegistryOptions = {}): Promise<DockerRegistry> {
   const binary = requireTool("docker-registry", "docker-registry");
-  const work = await makeTempDir("docker-registry-");
-  const root = options.root ?? join(work.path, "root");
-  let daemon: DaemonProcess | undefined;
-  let hostPort = "";
   const scheme = options.tls === undefined ? "http" : "https";
   const readyStatus = options.auth === undefined ? 200 : 401;
   async function status(url: string): Promise<number> {
     if (options.tls === undefined) return (await fetch(url)).status;
     return (await httpsRequest(url, { ca: options.tls.caPem })).status;
   }
-  try {
-    for (let attempt = 1; ; attempt++) {
-      hostPort = `127.0.0.1:${await freePort()}`;
+  return startInTempDir("docker-registry-", async (work) => {
+    const root = options.root ?? join(work.path, "root");
+    const { daemon, hostPort } = await startOnFreePort(async (port, attempt) => {
+      const hostPort = `127.0.0.1:${port}`;
       const configPath = join(work.path, "config.yml");
       await writeFile(configPath, registryConfig(root, hostPort, options));
-      const started = spawnDaemon(binary, ["serve", configPath], {
+      const daemon = spawnDaemon(binary, ["serve", configPath], {
         logPath: join(work.path, `registry-${attempt}.log`),
       });
-      try {
-        await waitUntil(async () => (await status(`${scheme}://${hostPort}/v2/`)) === readyStatus, {
-          what: `docker-registry on ${hostPort}`,
-          daemon: started,
-        });
-        daemon = started;
-        break;
-      } catch (error) {
-        await started.stop();
-        const portTaken = (await started.log()).includes("address already in use");
-        if (!portTaken || attempt >= 3) throw error;
-      }
-    }
-  } catch (error) {
-    await work.stop();
-    throw error;
-  }
-  const running = daemon;
-  return {
-    url: `${scheme}://${hostPort}`,
-    hostPort,
-    root,
-    log: () => running.log(),
-    async stop() {
-      await running.stop();
-      await work.stop();
-    },
-  };
+      const ready = async () => (await status(`${scheme}://${hostPort}/v2/`)) === readyStatus;
+      return { daemon, what: `docker-registry on ${hostPort}`, ready, hostPort };
+    });
+    return {
+      url: `${scheme}://${hostPort}`,
+      hostPort,
+      root,
+      ...daemonInDir(daemon, work),
+    };
+  });
 }

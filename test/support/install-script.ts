@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { runCommand, type CommandOptions, type CommandResult } from "./command.js";
 import { requireTool } from "./tools.js";
 
@@ -40,6 +41,33 @@ export async function downloadInstallScript(registry: string, path: string, run:
 /** `sh SCRIPT ARGS...`, as the one-liner runs it; resolves with what the script printed. */
 export function runInstallScript(path: string, args: readonly string[] = []): Promise<CommandResult> {
   return runCommand("/bin/sh", [path, ...args]);
+}
+
+export interface ClientInstall {
+  /** The downloaded script, and the SHA-256 (hex) of what arrived. */
+  script: string;
+  checksum: string;
+  /** podman/skopeo's cert dir for the registry (`--cert-dir`), as the script wrote it. */
+  certDir: string;
+  /** containerd's certs.d (`ctr --hosts-dir`), as the script wrote it. */
+  hostsDir: string;
+}
+
+/**
+ * Downloads REGISTRY's install script into `dir` and runs it with `--root DIR/client-root`: a client's trust
+ * in the gateway's CA, set up the way an operator would, without touching this machine's own files.
+ */
+export async function installForClientRoot(registry: string, dir: string): Promise<ClientInstall> {
+  const script = join(dir, "portcullis-ca.sh");
+  const checksum = await downloadInstallScript(registry, script);
+  const root = join(dir, "client-root");
+  await runInstallScript(script, ["--root", root]);
+  return {
+    script,
+    checksum,
+    certDir: join(root, "etc", "containers", "certs.d", registry),
+    hostsDir: join(root, "etc", "containerd", "certs.d"),
+  };
 }
 
 /**

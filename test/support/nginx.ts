@@ -1,19 +1,17 @@
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { spawnDaemon, waitUntil, type DaemonProcess } from "./daemon-process.js";
-import { freePort } from "./free-port.js";
-import { makeTempDir } from "./temp-dir.js";
+import { startOnFreePort } from "./daemon-on-free-port.js";
+import { daemonInDir, spawnDaemon, type RunningDaemon } from "./daemon-process.js";
+import { startInTempDir } from "./temp-dir.js";
 import { requireTool } from "./tools.js";
 
-export interface Nginx {
+export interface Nginx extends RunningDaemon {
   /** `https://127.0.0.1:PORT` */
   url: string;
   port: number;
   /** The server block as nginx read it, placeholders filled in. */
   serverConfig: string;
-  log(): Promise<string>;
-  stop(): Promise<void>;
 }
 
 export interface NginxOptions {
@@ -65,46 +63,25 @@ function accepts(port: number): Promise<boolean> {
  */
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const binary = requireTool("nginx", "nginx");
-  const work = await makeTempDir("nginx-");
-  // The worker runs as an unprivileged user when the master is root; it must reach its temp dirs.
-  await chmod(work.path, 0o755);
   const template = await readFile(options.template, "utf8");
-  let daemon: DaemonProcess | undefined;
-  let port = 0;
-  let serverConfig = "";
-  try {
+  return startInTempDir("nginx-", async (work) => {
+    // The worker runs as an unprivileged user when the master is root; it must reach its temp dirs.
+    await chmod(work.path, 0o755);
     const confPath = join(work.path, "nginx.conf");
     await writeFile(confPath, mainConfig(work.path));
-    for (let attempt = 1; ; attempt++) {
-      port = await freePort();
-      serverConfig = fillTemplate(template, { ...options.values, LISTEN: `127.0.0.1:${port}` });
+    const { daemon, port, serverConfig } = await startOnFreePort(async (port, attempt) => {
+      const serverConfig = fillTemplate(template, { ...options.values, LISTEN: `127.0.0.1:${port}` });
       await writeFile(join(work.path, "server.conf"), serverConfig);
-      const started = spawnDaemon(binary, ["-c", confPath, "-p", work.path, "-g", "daemon off; error_log stderr;"], {
+      const daemon = spawnDaemon(binary, ["-c", confPath, "-p", work.path, "-g", "daemon off; error_log stderr;"], {
         logPath: join(work.path, `nginx-${attempt}.log`),
       });
-      try {
-        await waitUntil(() => accepts(port), { what: `nginx on 127.0.0.1:${port}`, daemon: started });
-        daemon = started;
-        break;
-      } catch (error) {
-        await started.stop();
-        const portTaken = (await started.log()).includes("Address already in use");
-        if (!portTaken || attempt >= 3) throw error;
-      }
-    }
-  } catch (error) {
-    await work.stop();
-    throw error;
-  }
-  const running = daemon;
-  return {
-    url: `https://127.0.0.1:${port}`,
-    port,
-    serverConfig,
-    log: () => running.log(),
-    async stop() {
-      await running.stop();
-      await work.stop();
-    },
-  };
+      return { daemon, what: `nginx on 127.0.0.1:${port}`, ready: () => accepts(port), serverConfig };
+    });
+    return {
+      url: `https://127.0.0.1:${port}`,
+      port,
+      serverConfig,
+      ...daemonInDir(daemon, work),
+    };
+  });
 }

@@ -1,15 +1,13 @@
 import { connect } from "node:net";
 import { join } from "node:path";
-import { spawnDaemon, waitUntil, type DaemonProcess } from "./daemon-process.js";
-import { freePort } from "./free-port.js";
-import { makeTempDir } from "./temp-dir.js";
+import { startOnFreePort } from "./daemon-on-free-port.js";
+import { daemonInDir, spawnDaemon, type RunningDaemon } from "./daemon-process.js";
+import { startInTempDir } from "./temp-dir.js";
 import { requireTool } from "./tools.js";
 
-export interface RedisServer {
+export interface RedisServer extends RunningDaemon {
   /** redis://127.0.0.1:PORT */
   url: string;
-  log(): Promise<string>;
-  stop(): Promise<void>;
 }
 
 /** Sends an inline PING and resolves true when the answer is +PONG. */
@@ -37,13 +35,9 @@ function ping(port: number): Promise<boolean> {
  */
 export async function startRedis(): Promise<RedisServer> {
   const binary = requireTool("redis-server", "redis-server");
-  const work = await makeTempDir("redis-");
-  let daemon: DaemonProcess | undefined;
-  let port = 0;
-  try {
-    for (let attempt = 1; ; attempt++) {
-      port = await freePort();
-      const started = spawnDaemon(
+  return startInTempDir("redis-", async (work) => {
+    const { daemon, port } = await startOnFreePort((port, attempt) => {
+      const daemon = spawnDaemon(
         binary,
         [
           "--bind",
@@ -63,28 +57,11 @@ export async function startRedis(): Promise<RedisServer> {
         ],
         { logPath: join(work.path, `redis-${attempt}.log`) },
       );
-      try {
-        const listening = port;
-        await waitUntil(() => ping(listening), { what: `redis-server on 127.0.0.1:${port}`, daemon: started });
-        daemon = started;
-        break;
-      } catch (error) {
-        await started.stop();
-        const portTaken = (await started.log()).includes("Address already in use");
-        if (!portTaken || attempt >= 3) throw error;
-      }
-    }
-  } catch (error) {
-    await work.stop();
-    throw error;
-  }
-  const running = daemon;
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    log: () => running.log(),
-    async stop() {
-      await running.stop();
-      await work.stop();
-    },
-  };
+      return { daemon, what: `redis-server on 127.0.0.1:${port}`, ready: () => ping(port) };
+    });
+    return {
+      url: `redis://127.0.0.1:${port}`,
+      ...daemonInDir(daemon, work),
+    };
+  });
 }

@@ -93,3 +93,52 @@ export async function readDirCopy(dir: string): Promise<ImageContent> {
   }
   return { manifests, blobs };
 }
+
+export interface TlsClientOptions {
+  /** `--cert-dir` for the registry: trust only the CA in it. By default, the system's trust store. */
+  certDir?: string;
+  /** USER:PASSWORD for the registry. */
+  creds?: string;
+  /** `--policy`; by default skopeo's own. */
+  policy?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+function tlsClientFlags(prefix: string, options: TlsClientOptions): string[] {
+  return [
+    ...(options.certDir === undefined ? [] : [`--${prefix}cert-dir`, options.certDir]),
+    ...(options.creds === undefined ? [] : [`--${prefix}creds`, options.creds]),
+  ];
+}
+
+function policyFlags(options: TlsClientOptions): string[] {
+  return options.policy === undefined ? [] : ["--policy", options.policy];
+}
+
+/**
+ * `skopeo copy` keeping every digest, to or from a registry checked over TLS: the cert dir and credentials
+ * go to whichever side is `docker://`.
+ */
+export function copyOverTls(source: string, destination: string, options: TlsClientOptions): Promise<CommandResult> {
+  const side = source.startsWith("docker://") ? "src-" : "dest-";
+  return skopeo(
+    [
+      ...policyFlags(options),
+      "copy",
+      "--retry-times",
+      "0",
+      "--preserve-digests",
+      ...tlsClientFlags(side, options),
+      source,
+      destination,
+    ],
+    { env: options.env },
+  );
+}
+
+/** The manifest exactly as a registry checked over TLS serves it (`skopeo inspect --raw`). */
+export function inspectRawOverTls(reference: string, options: TlsClientOptions): Promise<CommandResult> {
+  return skopeo([...policyFlags(options), "inspect", "--raw", ...tlsClientFlags("", options), reference], {
+    env: options.env,
+  });
+}

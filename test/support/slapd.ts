@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand } from "./command.js";
-import { spawnDaemon, waitUntil, type DaemonProcess } from "./daemon-process.js";
+import { startOnFreePort } from "./daemon-on-free-port.js";
+import { daemonInDir, spawnDaemon, type RunningDaemon } from "./daemon-process.js";
 import { freePort } from "./free-port.js";
-import { makeTempDir } from "./temp-dir.js";
+import { startInTempDir } from "./temp-dir.js";
+import { createTestCa, issueServerCertificate } from "./test-ca.js";
 import { requireTool } from "./tools.js";
 
 export interface SlapdUser {
@@ -14,7 +16,7 @@ export interface SlapdUser {
   groups: string[];
 }
 
-export interface Slapd {
+export interface Slapd extends RunningDaemon {
   /** ldap://127.0.0.1:PORT (StartTLS is offered on it when started with `tls`). */
   url: string;
   /** ldaps://127.0.0.1:PORT, when started with `tls`. */
@@ -31,8 +33,6 @@ export interface Slapd {
   users: Record<string, SlapdUser>;
   /** A uid held by two entries under peopleDn, both with this password. */
   ambiguous: { username: string; password: string };
-  log(): Promise<string>;
-  stop(): Promise<void>;
 }
 
 export interface SlapdOptions {
@@ -73,86 +73,11 @@ interface TlsFiles {
   keyFile: string;
 }
 
-/** A throwaway CA (EC P-256) made with openssl: its certificate and key in `dir`. */
-export async function createTestCa(
-  dir: string,
-  commonName: string,
-): Promise<{ certFile: string; keyFile: string; pem: string }> {
-  const openssl = requireTool("openssl", "openssl");
-  await mkdir(dir, { recursive: true });
-  const certFile = join(dir, "ca.pem");
-  const keyFile = join(dir, "ca.key");
-  await runCommand(openssl, [
-    "req",
-    "-x509",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    keyFile,
-    "-out",
-    certFile,
-    "-days",
-    "2",
-    "-subj",
-    `/CN=${commonName}`,
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
-  return { certFile, keyFile, pem: await readFile(certFile, "utf8") };
-}
-
-/** A test CA and a server certificate for 127.0.0.1 (an IP SAN, which Node's TLS checks) signed by it. */
+/** A test CA and a server certificate for 127.0.0.1 signed by it. */
 async function createTlsFiles(dir: string): Promise<TlsFiles> {
-  const openssl = requireTool("openssl", "openssl");
   const ca = await createTestCa(join(dir, "ca"), "Portcullis test LDAP CA");
-  const keyFile = join(dir, "server.key");
-  const csrFile = join(dir, "server.csr");
-  const certFile = join(dir, "server.pem");
-  const extFile = join(dir, "server.ext");
-  await writeFile(
-    extFile,
-    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
-  );
-  await runCommand(openssl, [
-    "req",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    keyFile,
-    "-out",
-    csrFile,
-    "-subj",
-    "/CN=127.0.0.1",
-  ]);
-  await runCommand(openssl, [
-    "x509",
-    "-req",
-    "-in",
-    csrFile,
-    "-CA",
-    ca.certFile,
-    "-CAkey",
-    ca.keyFile,
-    "-set_serial",
-    "2",
-    "-days",
-    "2",
-    "-extfile",
-    extFile,
-    "-out",
-    certFile,
-  ]);
-  return { caFile: ca.certFile, caPem: ca.pem, certFile, keyFile };
+  const server = await issueServerCertificate(dir, ca, "127.0.0.1");
+  return { caFile: ca.certFile, caPem: ca.pem, ...server };
 }
 
 /**
@@ -256,8 +181,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
   const slapadd = requireTool("slapadd", "slapd");
   const ldapadd = requireTool("ldapadd", "ldap-utils");
   const ldapwhoami = requireTool("ldapwhoami", "ldap-utils");
-  const work = await makeTempDir("slapd-");
-  try {
+  return startInTempDir("slapd-", async (work) => {
     const dir = work.path;
     const configDir = join(dir, "slapd.d");
     const dataDir = join(dir, "data");
@@ -317,36 +241,20 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
     ];
     await writeFile(join(dir, "groups.ldif"), groups.join("\n"));
 
-    let daemon: DaemonProcess | undefined;
-    let url = "";
-    let ldapsUrl: string | undefined;
-    for (let attempt = 1; ; attempt++) {
-      url = `ldap://127.0.0.1:${await freePort()}`;
-      ldapsUrl = tls === undefined ? undefined : `ldaps://127.0.0.1:${await freePort()}`;
+    const { daemon, url, ldapsUrl } = await startOnFreePort(async (port, attempt) => {
+      const url = `ldap://127.0.0.1:${port}`;
+      const ldapsUrl = tls === undefined ? undefined : `ldaps://127.0.0.1:${await freePort()}`;
       const listeners = [url, ldapsUrl].filter((listener) => listener !== undefined).map((listener) => `${listener}/`);
       // -d keeps slapd in the foreground (no fork), so stop() signals slapd itself; 0 logs nothing extra.
-      const started = spawnDaemon(slapd, ["-d", "0", "-h", listeners.join(" "), "-F", configDir], {
+      const daemon = spawnDaemon(slapd, ["-d", "0", "-h", listeners.join(" "), "-F", configDir], {
         logPath: join(dir, `slapd-${attempt}.log`),
       });
-      try {
-        await waitUntil(
-          async () => {
-            await runCommand(ldapwhoami, ["-x", "-H", url, "-D", ROOT_DN, "-y", rootPasswordFile], {
-              timeoutMs: 5_000,
-            });
-            return true;
-          },
-          { what: `slapd on ${url}`, daemon: started },
-        );
-        daemon = started;
-        break;
-      } catch (error) {
-        await started.stop();
-        const portTaken = (await started.log()).includes("Address already in use");
-        if (!portTaken || attempt >= 3) throw error;
-      }
-    }
-    const running = daemon;
+      const ready = async () => {
+        await runCommand(ldapwhoami, ["-x", "-H", url, "-D", ROOT_DN, "-y", rootPasswordFile], { timeoutMs: 5_000 });
+        return true;
+      };
+      return { daemon, what: `slapd on ${url}`, ready, url, ldapsUrl };
+    });
     try {
       await runCommand(ldapadd, [
         "-x",
@@ -360,7 +268,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
         join(dir, "groups.ldif"),
       ]);
     } catch (error) {
-      await running.stop();
+      await daemon.stop();
       throw error;
     }
 
@@ -376,14 +284,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
       servicePassword,
       users,
       ambiguous,
-      log: () => running.log(),
-      async stop() {
-        await running.stop();
-        await work.stop();
-      },
+      ...daemonInDir(daemon, work),
     };
-  } catch (error) {
-    await work.stop();
-    throw error;
-  }
+  });
 }

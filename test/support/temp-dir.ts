@@ -15,3 +15,17 @@ export async function makeTempDir(prefix = "portcullis-", parent = tmpdir()): Pr
 export async function removeTempDir(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true, maxRetries: 3 });
 }
+
+/**
+ * Starts something whose files live in a new temp dir: runs `start` with the dir, and removes the dir again
+ * when `start` fails. On success the dir is the started thing's to remove, in its stop().
+ */
+export async function startInTempDir<T>(prefix: string, start: (work: TempDir) => Promise<T>): Promise<T> {
+  const work = await makeTempDir(prefix);
+  try {
+    return await start(work);
+  } catch (error) {
+    await work.stop();
+    throw error;
+  }
+}
