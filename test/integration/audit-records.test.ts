@@ -1,6 +1,9 @@
+import { execFile } from "node:child_process";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../src/audit/event.js";
+import { cliPath } from "../support/portcullis-serve.js";
 import { startAuthGatewayUnderTest, type AuthGatewayUnderTest } from "../support/auth-gateway-under-test.js";
 import { buildDockerSchema2Image } from "../support/images.js";
 import { writeCertDir } from "../support/containers-client.js";
@@ -133,6 +136,26 @@ describe("the audit log", () => {
         target: { repository: "team/app", tag: "v1" },
       },
     ]);
+  });
+
+  it("answers `portcullis audit --repo --action push` with who pushed and when", async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      cliPath,
+      "audit",
+      "--data",
+      gw.config.data,
+      "--certs",
+      gw.certsDir,
+      "--repo",
+      "team/app",
+      "--action",
+      "push",
+    ]);
+    const rows = stdout.trimEnd().split("\n");
+    expect(rows).toHaveLength(2);
+    expect(rows[1]).toMatch(
+      /^\d{4}-\d\d-\d\dT[\d:.]+Z\s+alice\s+push\s+success\s+team\/app:v1@sha256:\S+\s+127\.0\.0\.1$/,
+    );
   });
 
   it("records a failed login without the password", async () => {
