@@ -57,7 +57,12 @@ export function createFilesystemDriver(root: string): StorageDriver {
     async append(path, offset, source) {
       const target = full(path);
       await mkdir(dirname(target), { recursive: true });
-      const sink = createWriteStream(target, { flags: offset === 0 ? "w" : "r+", start: offset });
+      // A deep write buffer lets the next chunk arrive while the last one is written, instead of taking turns.
+      const sink = createWriteStream(target, {
+        flags: offset === 0 ? "w" : "r+",
+        start: offset,
+        highWaterMark: 4 * 1024 * 1024,
+      });
       try {
         await pipeline(source, sink);
       } catch (error) {
