@@ -1,8 +1,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import { isDeepStrictEqual } from "node:util";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { loadConfig } from "../config/loader.js";
 import type { Config } from "../config/schema.js";
+import { watchConfigFile } from "../config/watch.js";
 import { startGateway } from "../gateway/server.js";
 import { createLogger } from "../log.js";
 import { createAuditLog } from "../audit/audit-log.js";
@@ -87,15 +89,31 @@ export async function runServe(argv: readonly string[]): Promise<void> {
         },
         (error) => logger.warn({ err: error }, "could not reload the server certificate"),
       );
-  const renewal = setInterval(() => {
-    ensureTlsMaterial({ config })
+  let tlsConfig = config;
+  const renew = () =>
+    ensureTlsMaterial({ config: tlsConfig })
       .then((renewed) => {
         current = renewed;
         for (const action of renewed.actions) logger.info(action);
       })
       .catch((error: unknown) => logger.error({ err: error }, "server certificate renewal failed"));
-  }, renewalCheckMs);
+  const renewal = setInterval(() => void renew(), renewalCheckMs);
   renewal.unref();
+  // Names to cover apply at once: a changed tls section or publicUrl renews the certificate; the rest of
+  // the config is read at start.
+  const stopConfigWatch = watchConfigFile(resolve(stringFlag(args, "config") ?? "portcullis.yaml"), () => {
+    configFromArgs(args).then(
+      (next) => {
+        if (isDeepStrictEqual(next.tls, tlsConfig.tls) && next.publicUrl === tlsConfig.publicUrl) {
+          logger.warn("the config file changed: restart portcullis to apply changes outside tls and publicUrl");
+          return;
+        }
+        tlsConfig = next;
+        void renew();
+      },
+      (error: unknown) => logger.error({ err: error }, "the changed config file is not valid; keeping the running one"),
+    );
+  });
 
   process.stdout.write(
     startBanner({
@@ -112,6 +130,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
 
   const stop = async () => {
     clearInterval(renewal);
+    stopConfigWatch();
     stopWatching();
     await gateway.close();
     await auth.close();

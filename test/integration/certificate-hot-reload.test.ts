@@ -5,11 +5,13 @@ import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type PeerCertificate } from "node:tls";
 import { promisify } from "node:util";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { httpsRequest } from "../support/https-client.js";
 import { fetchToken } from "../support/registry-token.js";
 import { cliPath, startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
-import { removeTempDir } from "../support/temp-dir.js";
+import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
 
 const blobSize = 512 * 1024 * 1024;
 const pattern = randomBytes(1024 * 1024);
@@ -44,11 +46,16 @@ function peerCertificate(port: number, ca: string): Promise<PeerCertificate> {
 
 describe("renewing the server certificate while serving", () => {
   let serve: PortcullisServe;
+  let configDir: TempDir;
+  let configFile: string;
   let digest: string;
   let auth: Record<string, string>;
 
   beforeAll(async () => {
-    serve = await startPortcullisServe();
+    configDir = await makeTempDir("portcullis-reload-config-");
+    configFile = join(configDir.path, "portcullis.yaml");
+    await writeFile(configFile, "tls:\n  names: [first.example]\n");
+    serve = await startPortcullisServe({ args: ["--config", configFile] });
     digest = expectedDigest();
     const token = await fetchToken(serve.url, serve.caPem, "admin", serve.adminPassword, [
       "repository:big/blob:pull,push",
@@ -76,6 +83,7 @@ describe("renewing the server certificate while serving", () => {
   afterAll(async () => {
     await serve?.stop();
     if (serve) await removeTempDir(serve.home);
+    await configDir?.stop();
   });
 
   it("lets a 512 MiB pull finish while new connections get the certificate with the new name", async () => {
@@ -111,6 +119,8 @@ describe("renewing the server certificate while serving", () => {
       "renew",
       "--name",
       "reload.example",
+      "--config",
+      configFile,
       "--certs",
       serve.certsDir,
       "--data",
@@ -128,5 +138,17 @@ describe("renewing the server certificate while serving", () => {
     await pulled;
     expect(received).toBe(blobSize);
     expect(`sha256:${hash.digest("hex")}`).toBe(digest);
+  });
+
+  it("covers a name added to tls.names in the config file, without a restart", async () => {
+    expect((await peerCertificate(serve.port, serve.caPem)).subjectaltname).toContain("DNS:first.example");
+    await writeFile(configFile, "tls:\n  names: [first.example, added.example]\n");
+    let san = "";
+    for (let i = 0; i < 100 && !san.includes("added.example"); i++) {
+      await sleep(100);
+      san = (await peerCertificate(serve.port, serve.caPem)).subjectaltname ?? "";
+    }
+    expect(san).toContain("DNS:added.example");
+    expect(san).toContain("DNS:first.example");
   });
 });
