@@ -19,6 +19,8 @@ const ldapSchema = z
     userBase: z.string().min(1),
     /** `{username}` is replaced by the escaped user name (RFC 4515). */
     userFilter: z.string().includes("{username}", { message: "must contain {username}" }).default("(uid={username})"),
+    /** Attribute holding the user's name as the directory spells it; `ALICE` then signs in as `alice`. */
+    usernameAttribute: z.string().min(1).default("uid"),
     /** Attribute of the user entry listing group DNs, e.g. memberOf. */
     groupAttribute: z.string().min(1).optional(),
     groupSearch: z

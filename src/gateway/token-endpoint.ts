@@ -64,18 +64,20 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
         detail: { grant },
       });
     const ip = deps.forwarded(req).clientAddress;
-    const locked = await rateLimits?.checkLogin(username, ip);
+    // One lockout per account however its name is capitalised: directories match names without case.
+    const account = username.toLowerCase();
+    const locked = await rateLimits?.checkLogin(account, ip);
     if (locked) throw refuse(req, username, locked);
     try {
       const identity = await credentials.verify(username, password);
       login("success", identity.source);
-      await rateLimits?.loginSucceeded(username, ip);
+      await rateLimits?.loginSucceeded(account, ip);
       return identity;
     } catch (error) {
       if (error instanceof CredentialsRejected) {
         login("failure");
         metrics.authFailure("bad_credentials");
-        await rateLimits?.loginFailed(username, ip);
+        await rateLimits?.loginFailed(account, ip);
         throw badCredentials();
       }
       if (error instanceof AuthenticatorUnavailable) {

@@ -55,6 +55,12 @@ describe("LDAP users at the token endpoint", () => {
     ]);
   });
 
+  it("signs a user in under the directory's spelling of their name, however it was typed", async () => {
+    const res = await gw.token("ALICE", slapd.users.alice!.password, []);
+    expect(res.status).toBe(200);
+    expect(decodeJwt(tokenBody(res).token as string).sub).toBe("alice");
+  });
+
   it("refuses an LDAP filter injection as a user name like any bad credential", async () => {
     const res = await gw.token("*)(uid=*))(|(uid=*", slapd.users.alice!.password, []);
     expect(res.status).toBe(401);

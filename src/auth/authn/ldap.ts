@@ -17,6 +17,11 @@ export interface LdapSettings {
   userBase: string;
   /** e.g. "(uid={username})": {username} is replaced by the RFC 4515-escaped username. */
   userFilter: string;
+  /**
+   * The entry's attribute holding the user's name as the directory spells it, e.g. "uid". Directories match
+   * names without regard to case; reading the name back gives one account name however it was typed.
+   */
+  usernameAttribute?: string;
   /** e.g. "memberOf": group DNs read from the user entry; the group's name is the value of the DN's first RDN. */
   groupAttribute?: string;
   /**
@@ -273,7 +278,7 @@ export function createLdapAuthenticator(settings: LdapSettings, deps: LdapDeps =
       filter: fillFilter(settings.userFilter, { username }),
       // Two are enough to tell "exactly one" from "ambiguous".
       sizeLimit: 2,
-      attributes: settings.groupAttribute === undefined ? ["1.1"] : [settings.groupAttribute],
+      attributes: [settings.usernameAttribute, settings.groupAttribute].filter((a): a is string => a !== undefined),
     });
     if (searchEntries.length > 1) {
       logger.warn({ username }, "auth.ldap.userFilter matches more than one entry for this username; refusing it");
@@ -303,9 +308,11 @@ export function createLdapAuthenticator(settings: LdapSettings, deps: LdapDeps =
     return [...new Set(names)];
   }
 
-  function identity(username: string, groups: string[]): Identity {
+  function identity(entry: Entry, typed: string, groups: string[]): Identity {
+    const stored =
+      settings.usernameAttribute === undefined ? undefined : attributeValues(entry, settings.usernameAttribute)[0];
     // LDAP cannot tell us when a password changed, so there is no stamp to revoke refresh tokens by.
-    return { name: username, groups, source: "ldap", credentialStamp: "" };
+    return { name: stored ?? typed, groups, source: "ldap", credentialStamp: "" };
   }
 
   return {
@@ -331,7 +338,7 @@ export function createLdapAuthenticator(settings: LdapSettings, deps: LdapDeps =
           }
           throw error;
         }
-        return identity(username, groups);
+        return identity(entry, username, groups);
       });
     },
 
@@ -341,7 +348,7 @@ export function createLdapAuthenticator(settings: LdapSettings, deps: LdapDeps =
         return await withConnection(async (client, setStage) => {
           const entry = await findUser(client, setStage, username);
           if (entry === undefined) return undefined;
-          return identity(username, await groupsOf(client, setStage, entry, username));
+          return identity(entry, username, await groupsOf(client, setStage, entry, username));
         });
       } catch (error) {
         // An ambiguous username is no user: a refresh grant for it must fail, not pick one.
