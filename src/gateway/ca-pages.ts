@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { splitUrl } from "../http/request-url.js";
+import { isRegistryName } from "../http/registry-name.js";
 import { bootstrapCommand, installScript } from "./install-script.js";
 import { sendText } from "./responses.js";
 
@@ -14,10 +15,19 @@ export interface CaSource {
  * instructions is the `host` query parameter, or the Host the client addressed us by.
  */
 export function createCaPages(source: CaSource) {
-  const registryName = (req: IncomingMessage) => {
-    const asked = splitUrl(req.url ?? "/").query.get("host");
-    return asked ?? req.headers.host ?? "localhost";
+  /** The registry name to write instructions for; undefined (answered 400) when it is not a host name. */
+  const registryName = (req: IncomingMessage): string | undefined => {
+    const name = splitUrl(req.url ?? "/").query.get("host") ?? req.headers.host ?? "localhost";
+    return isRegistryName(name) ? name : undefined;
   };
+
+  const badName = (res: ServerResponse) =>
+    sendText(
+      res,
+      400,
+      "text/plain; charset=utf-8",
+      "the host parameter (or Host header) is not a registry name: HOST[:PORT]\n",
+    );
 
   function withCa(res: ServerResponse, serve: (pem: string, fingerprint: string) => void): void {
     const { caCertPem, caFingerprint } = source.current();
@@ -50,20 +60,16 @@ export function createCaPages(source: CaSource) {
 
     script(req: IncomingMessage, res: ServerResponse) {
       withCa(res, (pem) => {
-        let script: string;
-        try {
-          script = installScript(pem, registryName(req));
-        } catch (error) {
-          sendText(res, 400, "text/plain; charset=utf-8", `${(error as Error).message}\n`);
-          return;
-        }
-        sendText(res, 200, "text/x-shellscript; charset=utf-8", script);
+        const registry = registryName(req);
+        if (!registry) return badName(res);
+        sendText(res, 200, "text/x-shellscript; charset=utf-8", installScript(pem, registry));
       });
     },
 
     page(req: IncomingMessage, res: ServerResponse) {
       withCa(res, (pem, fingerprint) => {
         const registry = registryName(req);
+        if (!registry) return badName(res);
         sendText(res, 200, "text/html; charset=utf-8", caPageHtml(pem, fingerprint, registry));
       });
     },

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { createAddressList } from "../http/address-list.js";
+import { isRegistryName } from "../http/registry-name.js";
 
 export interface ForwardedView {
   /** `https://host[:port]` as the client addressed us. */
@@ -36,7 +37,9 @@ export function createForwardedResolver(options: { trustedProxies: readonly stri
     }
     if (fixedBase) return { publicBase: fixedBase, clientAddress };
     const proto = (viaTrustedProxy && first("x-forwarded-proto")) || "https";
-    const host = (viaTrustedProxy && first("x-forwarded-host")) || req.headers.host || "localhost";
+    const claimed = (viaTrustedProxy && first("x-forwarded-host")) || req.headers.host;
+    // A Host that is no host name (`a b`, `x/y`) would make a URL that cannot be parsed, or point elsewhere.
+    const host = claimed && isRegistryName(claimed) ? claimed : "localhost";
     return { publicBase: `${proto === "http" ? "http" : "https"}://${host}`, clientAddress };
   };
 }

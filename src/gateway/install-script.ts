@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { isRegistryName } from "../http/registry-name.js";
 
 /**
  * The POSIX sh script served at `/ca/install.sh`: it holds the CA and puts it where each client looks for
@@ -6,7 +7,7 @@ import { createHash } from "node:crypto";
  * prints on its console checks the download.
  */
 export function installScript(caPem: string, registry: string): string {
-  if (!/^[A-Za-z0-9.:[\]-]+$/.test(registry)) throw new Error(`not a registry host name: ${registry}`);
+  if (!isRegistryName(registry)) throw new Error(`not a registry host name: ${registry}`);
   const pem = caPem.trim();
   return `#!/bin/sh
 # Trust the Portcullis registry ${registry}: installs its CA for docker, podman/skopeo/buildah,

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
 import httpProxy from "http-proxy";
 import type { Logger } from "../log.js";
 import type { ForwardedResolver } from "./forwarded.js";
@@ -26,14 +28,27 @@ export function createRegistryProxy(options: {
     changeOrigin: "url" in upstream,
     ws: false,
     xfwd: false,
-    proxyTimeout: 0,
+    // Connections to the upstream are kept and reused; one idle for five minutes mid-request is given up.
+    agent:
+      "url" in upstream && upstream.url.startsWith("https:")
+        ? new HttpsAgent({ keepAlive: true })
+        : new HttpAgent({ keepAlive: true }),
+    proxyTimeout: 5 * 60 * 1000,
+    timeout: 5 * 60 * 1000,
   });
 
   const observers = new WeakMap<IncomingMessage, (upstream: IncomingMessage) => void>();
-  proxy.on("proxyRes", (proxyRes, req) => {
+  proxy.on("proxyRes", (proxyRes, req, res) => {
     const location = proxyRes.headers.location;
     if (location) proxyRes.headers.location = publicLocation(location, forwarded(req).publicBase);
-    observers.get(req)?.(proxyRes);
+    try {
+      observers.get(req)?.(proxyRes);
+    } catch (error) {
+      // The act could not be recorded, so it is not acknowledged: the client sees a cut-off answer.
+      logger.error({ err: error, url: req.url }, "could not record the act; refusing its answer");
+      proxyRes.destroy();
+      res.destroy();
+    }
   });
 
   /** `observe` sees the upstream's answer before any of it reaches the client. */

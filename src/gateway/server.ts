@@ -15,7 +15,7 @@ import { createMetrics, type Metrics } from "./metrics.js";
 import { createRegistryProxy, type UpstreamTarget } from "./proxy.js";
 import type { RateLimits } from "./rate-limits.js";
 import { createRegistryGuard } from "./registry-guard.js";
-import { sendText } from "./responses.js";
+import { sendRegistryError, sendText } from "./responses.js";
 import { createTokenEndpoint } from "./token-endpoint.js";
 
 export interface GatewayTls {
@@ -67,6 +67,7 @@ interface Route {
 }
 
 const tlsVersions = { minVersion: "TLSv1.2", maxVersion: "TLSv1.3" } as const;
+const idleTimeoutMs = 5 * 60 * 1000;
 const read = ["GET", "HEAD"];
 const exactly = (path: string) => (p: string) => p === path;
 
@@ -129,28 +130,39 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
   ];
 
+  // No limit on a whole request (a layer upload takes as long as it takes), but a connection that sends and
+  // receives nothing for five minutes is closed.
   const server = createServer(
     { ...secureContext(options.tls), requestTimeout: 0, keepAliveTimeout: 65_000 },
     (req, res) => {
       const { path } = splitUrl(req.url ?? "/");
       const route = routes.find((r) => r.match(path));
       observe(req, res, route ? routeName(route, req, path) : "unknown");
-      if (!route) {
-        sendText(
-          res,
-          404,
-          "text/plain; charset=utf-8",
-          "not found: the registry API is under /v2/, the CA under /ca\n",
-        );
-      } else if (!route.methods.includes(req.method ?? "GET")) {
-        sendText(res, 405, "text/plain; charset=utf-8", `${req.method} is not allowed here\n`, {
-          Allow: route.methods.join(", "),
-        });
-      } else {
-        route.handle(req, res);
+      try {
+        if (!route) {
+          sendText(
+            res,
+            404,
+            "text/plain; charset=utf-8",
+            "not found: the registry API is under /v2/, the CA under /ca\n",
+          );
+        } else if (!route.methods.includes(req.method ?? "GET")) {
+          const message = `${req.method} is not allowed here`;
+          const allow = { Allow: route.methods.join(", ") };
+          if (route.name === "v2") sendRegistryError(res, 405, "UNSUPPORTED", message, allow);
+          else sendText(res, 405, "text/plain; charset=utf-8", `${message}\n`, allow);
+        } else {
+          route.handle(req, res);
+        }
+      } catch (error) {
+        // A handler that throws answers 500 for this request only; it never takes the process down.
+        logger.error({ err: error, path }, "request failed in the gateway");
+        if (!res.headersSent) sendText(res, 500, "text/plain; charset=utf-8", "internal error\n");
+        else res.destroy();
       }
     },
   );
+  server.timeout = idleTimeoutMs;
   server.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
 
   const socketMarks = new WeakMap<object, { read: number; written: number }>();
