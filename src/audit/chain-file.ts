@@ -3,14 +3,15 @@ import {
   closeSync,
   fstatSync,
   ftruncateSync,
+  linkSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   readSync,
-  renameSync,
   rmSync,
   statSync,
+  unlinkSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -20,7 +21,7 @@ export const currentName = "audit.log";
 /** The chain's head (`seq hash`), rewritten in place after every record, so an edited last line shows too. */
 export const headName = "audit.head";
 /** Rotated files are named by the last record they hold, so names sort in chain order and never collide. */
-const rotatedPattern = /^audit-(\d{12})\.log$/;
+const rotatedPattern = /^audit-(\d{12})(-\d+)?\.log$/;
 
 export interface ChainFileOptions {
   dir: string;
@@ -61,6 +62,7 @@ export function createChainFile(options: ChainFileOptions) {
   let lastHash = genesisHash;
   let lastSeq = 0;
   let fileDay = "";
+  let startOnNewLine = false;
 
   function open(): void {
     if (fd < 0) fd = openSync(path, "a", 0o600);
@@ -69,21 +71,34 @@ export function createChainFile(options: ChainFileOptions) {
 
   /** Reads the chain's head from the last line on disk (current file, else the newest rotated one). */
   function syncHead(): void {
+    // Another writer may have rotated the file under us: follow the name, not the inode we hold.
+    if (statSync(path).ino !== fstatSync(fd).ino) {
+      closeSync(fd);
+      fd = openSync(path, "a", 0o600);
+      knownSize = -1;
+    }
     const size = fstatSync(fd).size;
     if (size === knownSize) return;
     const files = auditFiles(options.dir);
     const last = lastLineOf(files.filter((f) => statSync(f).size > 0).at(-1));
     if (last) {
-      lastHash = lineHash(last);
-      const record = JSON.parse(last) as { seq?: number; time?: string };
-      lastSeq = record.seq ?? 0;
+      // A torn or edited last line is chained as it stands; `audit verify` is what reports it.
+      lastHash = lineHash(last.text);
+      lastSeq = jsonField(last.text, "seq") ?? readHeadSeq() ?? 0;
+      startOnNewLine = !last.complete;
     } else {
       lastHash = genesisHash;
       lastSeq = 0;
+      startOnNewLine = false;
     }
     const first = size > 0 ? firstLineOf(path) : undefined;
-    fileDay = first ? String((JSON.parse(first) as { time?: string }).time ?? "").slice(0, 10) : "";
+    fileDay = first ? String(jsonField(first, "time") ?? "").slice(0, 10) : "";
     knownSize = size;
+  }
+
+  function readHeadSeq(): number | undefined {
+    const seq = Number(readFileSync(join(options.dir, headName), "utf8").split(" ")[0]);
+    return Number.isInteger(seq) ? seq : undefined;
   }
 
   function rotateIfDue(lineBytes: number, day: string): void {
@@ -93,7 +108,15 @@ export function createChainFile(options: ChainFileOptions) {
     if (!tooBig && !newDay) return;
     closeSync(fd);
     fd = -1;
-    renameSync(path, join(options.dir, `audit-${String(lastSeq).padStart(12, "0")}.log`));
+    // A hard link then an unlink: unlike a rename, it can never replace a rotated file that is already there.
+    const rotated = join(options.dir, `audit-${String(lastSeq).padStart(12, "0")}.log`);
+    try {
+      linkSync(path, rotated);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      linkSync(path, rotated.replace(/\.log$/, `-${Date.now()}.log`));
+    }
+    unlinkSync(path);
     open();
     knownSize = 0;
     fileDay = "";
@@ -109,7 +132,8 @@ export function createChainFile(options: ChainFileOptions) {
         const body = line.trimEnd();
         const chained = `${body.slice(0, -1)},"seq":${lastSeq + 1},"prev":"${lastHash}"}`;
         rotateIfDue(Buffer.byteLength(chained) + 1, day);
-        const bytes = writeSync(fd, `${chained}\n`);
+        const bytes = writeSync(fd, `${startOnNewLine ? "\n" : ""}${chained}\n`);
+        startOnNewLine = false;
         knownSize += bytes;
         lastHash = lineHash(chained);
         lastSeq += 1;
@@ -131,7 +155,11 @@ function writeHead(fd: number, seq: number, hash: string): void {
   writeSync(fd, `${String(seq).padStart(20, "0")} ${hash}\n`, 0);
 }
 
-/** Takes turns with other writers through a lock file holding the owner's PID; a dead owner's lock is taken over. */
+/**
+ * Takes turns with other writers through a lock file holding the owner's PID. A dead owner's lock is taken
+ * over under a second lock, so two waiters cannot both clear it (and one of them clear the other's new
+ * lock). A live owner's lock is never broken: after ten seconds the write fails instead.
+ */
 function withLock(lockPath: string, task: () => void): void {
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -142,7 +170,8 @@ function withLock(lockPath: string, task: () => void): void {
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      if (!ownerAlive(lockPath) || Date.now() > deadline) rmSync(lockPath, { force: true });
+      if (!ownerAlive(lockPath)) takeOver(lockPath);
+      else if (Date.now() > deadline) throw new Error(`the audit log is locked by a live process (${lockPath})`);
       else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
     }
   }
@@ -150,6 +179,25 @@ function withLock(lockPath: string, task: () => void): void {
     task();
   } finally {
     rmSync(lockPath, { force: true });
+  }
+}
+
+function takeOver(lockPath: string): void {
+  const guard = `${lockPath}.takeover`;
+  let fd: number;
+  try {
+    fd = openSync(guard, "wx", 0o600);
+  } catch {
+    // Someone else is taking it over; a guard left by a writer that died right here is cleared by age.
+    const age = Date.now() - (statSync(guard, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+    if (age > 10_000) rmSync(guard, { force: true });
+    return;
+  }
+  try {
+    if (!ownerAlive(lockPath)) rmSync(lockPath, { force: true });
+  } finally {
+    closeSync(fd);
+    rmSync(guard, { force: true });
   }
 }
 
@@ -169,17 +217,27 @@ function ownerAlive(lockPath: string): boolean {
   }
 }
 
-function lastLineOf(file: string | undefined): string | undefined {
+/** The last line of a file, and whether it was finished (a write cut short leaves no newline). */
+function lastLineOf(file: string | undefined): { text: string; complete: boolean } | undefined {
   if (!file) return undefined;
   const fd = openSync(file, "r");
   try {
     const size = fstatSync(fd).size;
     const chunk = Buffer.alloc(Math.min(size, 1 << 20));
     readSync(fd, chunk, 0, chunk.length, size - chunk.length);
-    const lines = chunk.toString("utf8").trimEnd().split("\n");
-    return lines.at(-1) || undefined;
+    const text = chunk.toString("utf8");
+    const line = text.replace(/\n$/, "").split("\n").at(-1);
+    return line ? { text: line, complete: text.endsWith("\n") } : undefined;
   } finally {
     closeSync(fd);
+  }
+}
+
+function jsonField<T extends "seq" | "time">(line: string, field: T): (T extends "seq" ? number : string) | undefined {
+  try {
+    return (JSON.parse(line) as Record<string, never>)[field];
+  } catch {
+    return undefined;
   }
 }
 

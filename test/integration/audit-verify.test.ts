@@ -1,9 +1,10 @@
 import { execFile } from "node:child_process";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { auditDir, createAuditLog } from "../../src/audit/audit-log.js";
+import { verifyChain } from "../../src/audit/reader.js";
 import { cliPath } from "../support/portcullis-serve.js";
 import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 
@@ -131,5 +132,37 @@ describe("portcullis audit", () => {
   it("refuses a --since it cannot read, saying what it takes", async () => {
     const result = await portcullis("audit", "--since", "yesterday-ish");
     expect(result.code).toBe(2);
+  });
+});
+
+describe("several writers and damaged files", () => {
+  it("keeps every record when another writer rotates the file under the server", async () => {
+    const data = join(home.path, "two-writers");
+    let today = new Date("2026-11-24T23:00:00Z");
+    const server = createAuditLog({ dataDir: data, now: () => today });
+    server.record({ action: "login", result: "success", actor: { name: "alice" } });
+    today = new Date("2026-11-25T08:00:00Z");
+    const admin = createAuditLog({ dataDir: data, now: () => today });
+    admin.record({
+      action: "user.add",
+      result: "success",
+      actor: { name: "root", source: "cli" },
+      target: { user: "bob" },
+    });
+    admin.close();
+    server.record({ action: "login", result: "success", actor: { name: "bob" } });
+    server.close();
+    expect(verifyChain(auditDir(data))).toEqual({ ok: true, records: 3 });
+  });
+
+  it("goes on writing after a torn last line, which verify then names", async () => {
+    const data = join(home.path, "torn");
+    const audit = createAuditLog({ dataDir: data });
+    audit.record({ action: "login", result: "success", actor: { name: "alice" } });
+    await appendFile(join(auditDir(data), "audit.log"), '{"time":"2026-11-24T00:00:00Z","action":"lo');
+    audit.record({ action: "login", result: "success", actor: { name: "bob" } });
+    audit.close();
+    const result = verifyChain(auditDir(data));
+    expect(result).toMatchObject({ ok: false, line: 2 });
   });
 });
