@@ -3,6 +3,7 @@ import { formatScope, type ResourceAccess } from "../auth/token/scope.js";
 import { TokenInvalid, type AccessClaims, type Tokens } from "../auth/token/tokens.js";
 import { splitUrl } from "../http/request-url.js";
 import { matchEndpoint } from "../registry/api.js";
+import { isValidRepositoryName } from "../registry/names.js";
 import { bearerToken } from "./basic-auth.js";
 import type { ForwardedResolver } from "./forwarded.js";
 
@@ -14,7 +15,9 @@ export type AccessOutcome =
       error?: "invalid_token" | "insufficient_scope";
       message: string;
       subject?: string;
-    };
+    }
+  /** Refused before any token is looked at: a path the API does not have, or a name it cannot hold. */
+  | { kind: "refused"; status: number; code: "UNSUPPORTED" | "NAME_INVALID"; message: string };
 
 /**
  * Decides whether a `/v2/` request may pass, from its bearer token and the action the API table says the
@@ -25,12 +28,23 @@ export function createAccessControl(deps: { tokens: Tokens }) {
   return async function check(req: IncomingMessage): Promise<AccessOutcome> {
     const { path, query } = splitUrl(req.url ?? "/");
     const route = matchEndpoint(req.method ?? "GET", path);
+    // Only what the registry API has passes, so a registry behind us never sees a request no scope covers;
+    // and only valid names, so one an upstream would decode differently (`prod%2Fapp`) cannot slip past a policy.
+    if (route.kind === "not-found")
+      return { kind: "refused", status: 404, code: "UNSUPPORTED", message: "no such endpoint" };
+    if (route.kind === "wrong-method") {
+      return { kind: "refused", status: 405, code: "UNSUPPORTED", message: `${req.method} is not supported here` };
+    }
+    const name = route.params.name;
+    if (name !== undefined && !isValidRepositoryName(name)) {
+      return { kind: "refused", status: 400, code: "NAME_INVALID", message: "invalid repository name" };
+    }
     const needed: ResourceAccess | undefined =
-      route.kind !== "found" || route.endpoint.needs === "nothing"
+      route.endpoint.needs === "nothing"
         ? undefined
         : route.endpoint.needs === "catalog"
           ? { type: "registry", name: "catalog", actions: ["*"] }
-          : { type: "repository", name: route.params.name as string, actions: [...route.endpoint.needs] };
+          : { type: "repository", name: name as string, actions: [...route.endpoint.needs] };
 
     const token = bearerToken(req);
     if (!token) return { kind: "challenge", scope: needed, message: "authentication required" };
@@ -51,13 +65,16 @@ export function createAccessControl(deps: { tokens: Tokens }) {
       };
     }
     const from = query.get("mount") !== null ? query.get("from") : null;
-    if (from !== null && !covers(claims.access, { type: "repository", name: from, actions: ["pull"] })) {
+    if (
+      from !== null &&
+      (!isValidRepositoryName(from) || !covers(claims.access, { type: "repository", name: from, actions: ["pull"] }))
+    ) {
       query.delete("mount");
       query.delete("from");
       const rest = query.toString();
       req.url = rest ? `${path}?${rest}` : path;
     }
-    return { kind: "allowed", claims, catalog: route.kind === "found" && route.endpoint.id === "catalog" };
+    return { kind: "allowed", claims, catalog: route.endpoint.id === "catalog" };
   };
 }
 

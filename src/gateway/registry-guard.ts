@@ -52,6 +52,7 @@ export function createRegistryGuard(deps: RegistryGuardDeps) {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const outcome = await access(req);
+    if (outcome.kind === "refused") return sendRegistryError(res, outcome.status, outcome.code, outcome.message);
     if (outcome.kind === "challenge") {
       if (outcome.error) metrics.authFailure(outcome.error);
       if (outcome.error === "insufficient_scope" && outcome.scope) {

@@ -6,9 +6,13 @@ const tagName = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 const uploadId = /^[a-zA-Z0-9-_.=]{1,128}$/;
 const maxNameLength = 255;
 
+export function isValidRepositoryName(name: string): boolean {
+  return name.length <= maxNameLength && repositoryName.test(name);
+}
+
 /** Repository names per the distribution spec; this grammar also rules out `..`, `%` and empty segments. */
 export function checkRepositoryName(name: string): string {
-  if (name.length > maxNameLength || !repositoryName.test(name)) {
+  if (!isValidRepositoryName(name)) {
     throw new RegistryError("NAME_INVALID", "invalid repository name", { name });
   }
   return name;

@@ -56,6 +56,24 @@ describe("the /v2/ challenge", () => {
   });
 });
 
+describe("requests refused before any token is looked at", () => {
+  it("refuses a percent-encoded name that a policy could not see, even with a token naming it", async () => {
+    const token = json((await gw.token("alice", "alice-password", ["repository:prod%2Fapp:pull,push"])).body)
+      .token as string;
+    const res = await gw.request("/v2/prod%2Fapp/manifests/latest", { headers: { Authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(400);
+    expect((json(res.body).errors as { code: string }[])[0]?.code).toBe("NAME_INVALID");
+  });
+
+  it("answers a path the registry API does not have with 404, and does not pass it on", async () => {
+    const token = json((await gw.token("alice", "alice-password", [])).body).token as string;
+    const res = await gw.request("/v2/_zot/ext/search", { headers: { Authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(404);
+    expect(res.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+    expect((json(res.body).errors as { code: string }[])[0]?.code).toBe("UNSUPPORTED");
+  });
+});
+
 describe("GET /token", () => {
   it("issues a token with every claim of the spec, x5c and an RFC 7638 kid", async () => {
     const res = await gw.token("alice", "alice-password", ["repository:team/app:pull,push"]);
