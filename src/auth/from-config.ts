@@ -55,7 +55,12 @@ export async function authFromConfig(
 ): Promise<AuthStack> {
   const env = deps.env ?? process.env;
   const authenticators: Authenticator[] = [
-    createHtpasswdAuthenticator({ file: htpasswdPath(config), groups: config.auth.groups, onCompare: deps.onBcrypt }),
+    createHtpasswdAuthenticator({
+      file: htpasswdPath(config),
+      groups: config.auth.groups,
+      onCompare: deps.onBcrypt,
+      logger: deps.logger,
+    }),
   ];
   const ldapSettings = config.auth.ldap;
   const ldap = ldapSettings

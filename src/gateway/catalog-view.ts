@@ -11,10 +11,7 @@ const upstreamPage = 1000;
  * `/v2/_catalog` as the caller may see it: the upstream's whole list, walked page by page, cut down to the
  * repositories the caller may pull, then paginated again for the caller with `n`, `last` and `Link`.
  */
-export function createCatalogView(deps: {
-  upstream: UpstreamTarget;
-  mayPull: (req: IncomingMessage, repository: string) => Promise<boolean>;
-}) {
+export function createCatalogView(deps: { upstream: UpstreamTarget }) {
   async function all(): Promise<string[]> {
     const names: string[] = [];
     let last: string | undefined;
@@ -29,10 +26,13 @@ export function createCatalogView(deps: {
     }
   }
 
-  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  return async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    mayPull: (repository: string) => boolean,
+  ): Promise<void> {
     const { path, query } = splitUrl(req.url ?? "/");
-    let visible: string[] = [];
-    for (const name of await all()) if (await deps.mayPull(req, name)) visible.push(name);
+    let visible = (await all()).filter(mayPull);
     let result;
     try {
       result = paginate(visible, query, path, (n) => new Error(n));

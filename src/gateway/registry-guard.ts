@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AuditLog } from "../audit/audit-log.js";
+import { AuthenticatorUnavailable } from "../auth/authn/authenticator.js";
 import type { AccessClaims } from "../auth/token/tokens.js";
 import { splitUrl } from "../http/request-url.js";
 import type { Logger } from "../log.js";
@@ -35,20 +36,14 @@ export function createRegistryGuard(deps: RegistryGuardDeps) {
   const { auth, audit, forwarded, metrics, logger } = deps;
   const access = createAccessControl({ tokens: auth.tokens });
   const recordActs = createActRecorder({ audit, forwarded });
-  const claimsOf = new WeakMap<IncomingMessage, AccessClaims>();
-  const catalog = createCatalogView({
-    upstream: deps.upstream,
-    mayPull: async (req, repository) => {
-      const claims = claimsOf.get(req) as AccessClaims;
-      const identity = claims.subject ? await auth.credentials.lookup(claims.subject) : undefined;
-      const subject = {
-        account: identity?.name,
-        groups: identity?.groups ?? [],
-        clientIp: forwarded(req).clientAddress,
-      };
-      return auth.policy.decide(subject, repository).actions.includes("pull");
-    },
-  });
+  const catalog = createCatalogView({ upstream: deps.upstream });
+
+  /** What the caller may pull, decided once per catalog request (one directory lookup, not one per repository). */
+  async function pullFilter(req: IncomingMessage, claims: AccessClaims): Promise<(repository: string) => boolean> {
+    const identity = claims.subject ? await auth.credentials.lookup(claims.subject) : undefined;
+    const subject = { account: identity?.name, groups: identity?.groups ?? [], clientIp: forwarded(req).clientAddress };
+    return (repository) => auth.policy.decide(subject, repository).actions.includes("pull");
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const outcome = await access(req);
@@ -83,8 +78,7 @@ export function createRegistryGuard(deps: RegistryGuardDeps) {
       return;
     }
     if (outcome.catalog) {
-      claimsOf.set(req, outcome.claims);
-      await catalog(req, res);
+      await catalog(req, res, await pullFilter(req, outcome.claims));
       return;
     }
     const route = matchEndpoint(req.method ?? "GET", splitUrl(req.url ?? "/").path);
@@ -97,9 +91,15 @@ export function createRegistryGuard(deps: RegistryGuardDeps) {
 
   return function guard(req: IncomingMessage, res: ServerResponse): void {
     handle(req, res).catch((error: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      if (error instanceof AuthenticatorUnavailable) {
+        logger.error({ source: error.source, reason: error.message }, "authenticator unavailable");
+        return sendRegistryError(res, 503, "UNAVAILABLE", "the user directory is not reachable; try again shortly", {
+          "Retry-After": "5",
+        });
+      }
       logger.error({ err: error, url: req.url }, "request failed in the gateway");
-      if (!res.headersSent) sendRegistryError(res, 500, "UNKNOWN", "internal error");
-      else res.destroy();
+      sendRegistryError(res, 500, "UNKNOWN", "internal error");
     });
   };
 }

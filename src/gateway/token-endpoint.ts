@@ -80,18 +80,23 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
         await rateLimits?.loginFailed(account, ip);
         throw badCredentials();
       }
-      if (error instanceof AuthenticatorUnavailable) {
-        metrics.authFailure("directory_unavailable");
-        logger.error({ source: error.source, reason: error.message }, "authenticator unavailable");
-        throw new OAuthError(
-          503,
-          "temporarily_unavailable",
-          `the ${error.source} user directory is not reachable; try again shortly`,
-          { "Retry-After": "5" },
-        );
-      }
+      if (error instanceof AuthenticatorUnavailable) throw directoryDown(error);
       throw error;
     }
+  }
+
+  /** A user directory that cannot answer is a 503 to retry, never "wrong password" and never a 500. */
+  function directoryDown(error: AuthenticatorUnavailable): OAuthError {
+    metrics.authFailure("directory_unavailable");
+    logger.error({ source: error.source, reason: error.message }, "authenticator unavailable");
+    return new OAuthError(
+      503,
+      "temporarily_unavailable",
+      `the ${error.source} user directory is not reachable; try again shortly`,
+      {
+        "Retry-After": "5",
+      },
+    );
   }
 
   function checkService(asked: string | null): void {
@@ -202,7 +207,13 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
       case "refresh_token": {
         const token = form.get("refresh_token") ?? "";
         const claims = refreshTokens.read(token, service);
-        const identity = claims && (await credentials.lookup(claims.sub));
+        let identity: Identity | undefined;
+        try {
+          identity = claims && (await credentials.lookup(claims.sub));
+        } catch (error) {
+          if (error instanceof AuthenticatorUnavailable) throw directoryDown(error);
+          throw error;
+        }
         if (!claims || !identity || identity.source !== claims.src || identity.credentialStamp !== claims.cred) {
           audit.record({
             action: "login",

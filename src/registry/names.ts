@@ -19,12 +19,8 @@ export function checkRepositoryName(name: string): string {
 }
 
 export function checkTag(tag: string): string {
-  if (!tagName.test(tag)) throw new RegistryError("MANIFEST_INVALID", "invalid tag", { tag }, 400);
+  if (!tagName.test(tag)) throw new RegistryError("MANIFEST_INVALID", "invalid tag", { tag });
   return tag;
-}
-
-export function isValidTag(tag: string): boolean {
-  return tagName.test(tag);
 }
 
 export function checkUploadId(id: string): string {

@@ -68,7 +68,21 @@ describe("LDAP users at the token endpoint", () => {
   });
 
   it("answers 503 for LDAP users while the directory is down, and keeps serving htpasswd users", async () => {
+    const basic = { Authorization: `Basic ${Buffer.from(`carol:${slapd.users.carol!.password}`).toString("base64")}` };
+    const login = await gw.request("/token?service=portcullis&offline_token=true", { headers: basic });
+    const refreshToken = tokenBody(login).refresh_token as string;
     await slapd.stop();
+    const refreshed = await gw.request("/token", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: refreshToken,
+        service: "portcullis",
+      }).toString(),
+    });
+    expect(refreshed.status).toBe(503);
+    expect(tokenBody(refreshed).error).toBe("temporarily_unavailable");
     const ldapUser = await gw.token("carol", slapd.users.carol!.password, []);
     expect(ldapUser.status).toBe(503);
     expect(tokenBody(ldapUser).error).toBe("temporarily_unavailable");

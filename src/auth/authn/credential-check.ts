@@ -62,11 +62,6 @@ export function createCredentialCheck(options: CredentialCheckOptions) {
       }
       return undefined;
     },
-
-    /** Forgets every remembered pair (after a user is changed or removed). */
-    clear(): void {
-      cache.clear();
-    },
   };
 }
 

@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import type { Logger } from "../../log.js";
 import type { Authenticator, Identity } from "./authenticator.js";
 import { CredentialsRejected } from "./authenticator.js";
 import { readHtpasswd, stampOf, verifyPassword, type HtpasswdEntry } from "./htpasswd-file.js";
@@ -9,10 +10,11 @@ export interface HtpasswdOptions {
   groups: Readonly<Record<string, readonly string[]>>;
   /** Called once per bcrypt comparison; metrics and tests count them. */
   onCompare?: () => void;
+  logger?: Logger;
 }
 
 /** Users from an htpasswd file, re-read whenever the file changes (registry:2 reads it once at start). */
-export function createHtpasswdAuthenticator(options: HtpasswdOptions): Authenticator & { users(): Promise<string[]> } {
+export function createHtpasswdAuthenticator(options: HtpasswdOptions): Authenticator {
   let entries = new Map<string, HtpasswdEntry>();
   let loadedStamp = "";
 
@@ -20,8 +22,16 @@ export function createHtpasswdAuthenticator(options: HtpasswdOptions): Authentic
     const info = await stat(options.file).catch(() => undefined);
     const fileStamp = info ? `${info.mtimeMs}:${info.size}:${info.ino}` : "absent";
     if (fileStamp !== loadedStamp) {
-      entries = await readHtpasswd(options.file);
       loadedStamp = fileStamp;
+      try {
+        entries = await readHtpasswd(options.file);
+      } catch (error) {
+        // One bad line (a hash from plain `htpasswd`) must not lock every user out: keep the last good file.
+        options.logger?.error(
+          { file: options.file, reason: (error as Error).message },
+          "htpasswd file not reloaded; the previous users stay",
+        );
+      }
     }
     return entries;
   }
@@ -52,10 +62,6 @@ export function createHtpasswdAuthenticator(options: HtpasswdOptions): Authentic
     async lookup(username) {
       const entry = (await current()).get(username);
       return entry ? identity(entry) : undefined;
-    },
-
-    async users() {
-      return [...(await current()).keys()].sort();
     },
   };
 }
