@@ -68,7 +68,7 @@ describe("LDAP users at the token endpoint", () => {
   });
 
   it("answers 503 for LDAP users while the directory is down, and keeps serving htpasswd users", async () => {
-    const basic = { Authorization: `Basic ${Buffer.from(`carol:${slapd.users.carol!.password}`).toString("base64")}` };
+    const basic = { Authorization: `Basic ${Buffer.from(`bob:${slapd.users.bob!.password}`).toString("base64")}` };
     const login = await gw.request("/token?service=portcullis&offline_token=true", { headers: basic });
     const refreshToken = tokenBody(login).refresh_token as string;
     await slapd.stop();
