@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../log.js";
-import { writeSecret } from "../pki/files.js";
+import { writeSecret } from "../fs/atomic-file.js";
 import type { Authenticator } from "./authn/authenticator.js";
 import { createCredentialCheck, type CredentialCheck } from "./authn/credential-check.js";
 import { createHtpasswdAuthenticator } from "./authn/htpasswd.js";

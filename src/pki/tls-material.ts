@@ -3,7 +3,8 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config/schema.js";
-import { readIfExists, writePublic, writeSecret } from "./files.js";
+import { writePublic, writeSecret } from "../fs/atomic-file.js";
+import { readIfExists } from "../fs/read-if-exists.js";
 import { machineNames } from "./host-names.js";
 import { certificateCovers, generateRsaKey, issueCertificate, sha256Fingerprint } from "./x509.js";
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import bcrypt from "bcryptjs";
 import { readFile } from "node:fs/promises";
-import { writeSecret } from "../../pki/files.js";
+import { writeSecret } from "../../fs/atomic-file.js";
 
 export interface HtpasswdEntry {
   user: string;

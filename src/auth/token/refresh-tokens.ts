@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { readIfExists, writeSecret } from "../../pki/files.js";
+import { writeSecret } from "../../fs/atomic-file.js";
+import { readIfExists } from "../../fs/read-if-exists.js";
 import type { Identity } from "../authn/authenticator.js";
 
 export interface RefreshClaims {

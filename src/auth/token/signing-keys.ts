@@ -2,7 +2,8 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { JWK } from "jose";
-import { readIfExists, writePublic, writeSecret } from "../../pki/files.js";
+import { writePublic, writeSecret } from "../../fs/atomic-file.js";
+import { readIfExists } from "../../fs/read-if-exists.js";
 import { issueCertificate } from "../../pki/x509.js";
 import { jwkThumbprint, libtrustKeyId, publicJwk } from "./key-id.js";
 

@@ -1,5 +1,5 @@
-import { randomUUID } from "node:crypto";
-import { constants, createWriteStream, type Stats } from "node:fs";
+import { syncDirectory, writeFileAtomic } from "../../fs/atomic-file.js";
+import { createWriteStream, type Stats } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -20,23 +20,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
     },
 
     async putContent(path, content) {
-      const target = full(path);
-      await mkdir(dirname(target), { recursive: true });
-      const temp = `${target}.${randomUUID()}.tmp`;
-      const file = await open(temp, "w", 0o644);
-      try {
-        await file.writeFile(content);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      try {
-        await rename(temp, target);
-      } catch (error) {
-        await rm(temp, { force: true });
-        throw error;
-      }
-      await syncDirectory(dirname(target));
+      await writeFileAtomic(full(path), content, 0o644);
     },
 
     async reader(path, range?: ByteRange) {
@@ -118,13 +102,4 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === "ENOENT";
-}
-
-async function syncDirectory(path: string): Promise<void> {
-  const dir = await open(path, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
 }
