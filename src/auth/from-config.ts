@@ -6,7 +6,7 @@ import { writeSecret } from "../fs/atomic-file.js";
 import type { Authenticator } from "./authn/authenticator.js";
 import { createCredentialCheck, type CredentialCheck } from "./authn/credential-check.js";
 import { createHtpasswdAuthenticator } from "./authn/htpasswd.js";
-import { hashPassword, readHtpasswd, writeHtpasswd } from "./authn/htpasswd-file.js";
+import { bcryptCost, hashPassword, readHtpasswd, writeHtpasswd } from "./authn/htpasswd-file.js";
 import { createLdapAuthenticator } from "./authn/ldap.js";
 import { createPolicy, defaultRules, type Policy, type PolicyRule } from "./authz/policy.js";
 import { createRefreshTokens, loadRefreshSecret, type RefreshTokens } from "./token/refresh-tokens.js";
@@ -54,14 +54,13 @@ export async function authFromConfig(
   deps: { logger: Logger; ca: SigningKeyOptions["ca"]; env?: NodeJS.ProcessEnv; onBcrypt?: () => void },
 ): Promise<AuthStack> {
   const env = deps.env ?? process.env;
-  const authenticators: Authenticator[] = [
-    createHtpasswdAuthenticator({
-      file: htpasswdPath(config),
-      groups: config.auth.groups,
-      onCompare: deps.onBcrypt,
-      logger: deps.logger,
-    }),
-  ];
+  const htpasswd = createHtpasswdAuthenticator({
+    file: htpasswdPath(config),
+    groups: config.auth.groups,
+    onCompare: deps.onBcrypt,
+    logger: deps.logger,
+  });
+  const authenticators: Authenticator[] = [htpasswd];
   const ldapSettings = config.auth.ldap;
   const ldap = ldapSettings
     ? createLdapAuthenticator(
@@ -74,7 +73,7 @@ export async function authFromConfig(
     : undefined;
   if (ldap) authenticators.push(ldap);
 
-  let keyring = await loadSigningKeys(signingKeyOptions(config, deps.ca));
+  let keyring = await loadSigningKeys({ ...signingKeyOptions(config, deps.ca), repairMismatch: true });
   const refreshTokens = createRefreshTokens(await loadRefreshSecret(join(config.certs, "refresh-token.secret")), {
     ttlDays: config.auth.refreshTokenDays,
   });
@@ -89,7 +88,11 @@ export async function authFromConfig(
   return {
     service: config.auth.service,
     anonymous: config.auth.anonymous,
-    credentials: createCredentialCheck({ authenticators, cacheSeconds: config.auth.credentialCacheSeconds }),
+    credentials: createCredentialCheck({
+      authenticators,
+      cacheSeconds: config.auth.credentialCacheSeconds,
+      dummyCost: () => htpasswd.commonCost() ?? bcryptCost,
+    }),
     policy: policyFromConfig(config).policy,
     tokens: createTokens(() => keyring, {
       issuer: config.auth.issuer,

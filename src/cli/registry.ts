@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { createLogger } from "../log.js";
-import { startRegistryServer } from "../registry/server.js";
+import { parseListen, startRegistryServer } from "../registry/server.js";
 import { parseArgs, stringFlag } from "./args.js";
 import { UsageError } from "./errors.js";
 
@@ -12,6 +12,18 @@ export async function runRegistry(argv: readonly string[]): Promise<void> {
   const listen = stringFlag(args, "listen");
   const root = stringFlag(args, "root") ?? stringFlag(args, "data");
   if (!listen || !root) throw new UsageError(`usage: ${registryUsage}`);
+  const target = (() => {
+    try {
+      return parseListen(listen);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  })();
+  if ("host" in target && !isLoopback(target.host)) {
+    throw new UsageError(
+      `--listen ${listen}: the registry layer has no authentication, so it listens on loopback (127.0.0.1, ::1) or a unix socket only; put \`portcullis serve\` in front for anything else`,
+    );
+  }
   const logger = createLogger();
   let server;
   try {
@@ -24,4 +36,8 @@ export async function runRegistry(argv: readonly string[]): Promise<void> {
   const stop = () => void server.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

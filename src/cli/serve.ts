@@ -6,7 +6,7 @@ import { loadConfig } from "../config/loader.js";
 import type { Config } from "../config/schema.js";
 import { watchConfigFile } from "../config/watch.js";
 import { startGateway } from "../gateway/server.js";
-import { createLogger } from "../log.js";
+import { createLogger, type Logger } from "../log.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { checkUpstream } from "../gateway/upstream-client.js";
 import { createRateLimits } from "../gateway/rate-limits.js";
@@ -48,7 +48,9 @@ export async function runServe(argv: readonly string[]): Promise<void> {
   const material = await ensureTlsMaterial({ config });
   const firstUser = await ensureFirstUser(config);
   const auth = await authFromConfig(config, { logger, ca: await loadSigningCa(config) });
-  const registry = config.upstream ? undefined : await startBuiltInRegistry(config.data);
+  const registry = config.upstream
+    ? undefined
+    : await startBuiltInRegistry(config.data, logger.child({ layer: "registry" }));
   const upstream = registry ? { socketPath: registry.socket } : { url: config.upstream as string };
   const audit = createAuditLog({ dataDir: config.data });
   const rateLimits = createRateLimits(config.rateLimits, { redisUrl: config.redis?.url, logger });
@@ -144,10 +146,10 @@ export async function runServe(argv: readonly string[]): Promise<void> {
 }
 
 /** The registry layer on a unix socket in a private directory: reachable by this process's gateway only. */
-async function startBuiltInRegistry(data: string) {
+async function startBuiltInRegistry(data: string, logger: Logger) {
   const dir = await mkdtemp(join(tmpdir(), "portcullis-"));
   const socket = join(dir, "registry.sock");
-  const server = await startRegistryServer({ root: data, listen: `unix:${socket}` });
+  const server = await startRegistryServer({ root: data, listen: `unix:${socket}`, logger });
   return {
     socket,
     async close() {

@@ -34,87 +34,22 @@ export interface Endpoint {
 
 const name = "(.+)";
 
+// prettier-ignore
 export const endpoints: readonly Endpoint[] = [
-  { id: "base", methods: ["GET", "HEAD"], pattern: /^\/v2\/?$/, params: [], needs: "nothing" },
-  { id: "catalog", methods: ["GET"], pattern: /^\/v2\/_catalog$/, params: [], needs: "catalog" },
-  {
-    id: "upload.start",
-    methods: ["POST"],
-    pattern: re(`${name}/blobs/uploads/?`),
-    params: ["name"],
-    needs: ["pull", "push"],
-  },
-  {
-    id: "upload.status",
-    methods: ["GET"],
-    pattern: re(`${name}/blobs/uploads/([^/]+)`),
-    params: ["name", "id"],
-    needs: ["pull"],
-  },
-  {
-    id: "upload.chunk",
-    methods: ["PATCH"],
-    pattern: re(`${name}/blobs/uploads/([^/]+)`),
-    params: ["name", "id"],
-    needs: ["pull", "push"],
-  },
-  {
-    id: "upload.complete",
-    methods: ["PUT"],
-    pattern: re(`${name}/blobs/uploads/([^/]+)`),
-    params: ["name", "id"],
-    needs: ["pull", "push"],
-  },
-  {
-    id: "upload.cancel",
-    methods: ["DELETE"],
-    pattern: re(`${name}/blobs/uploads/([^/]+)`),
-    params: ["name", "id"],
-    needs: ["pull", "push"],
-  },
-  {
-    id: "blob.get",
-    methods: ["GET", "HEAD"],
-    pattern: re(`${name}/blobs/([^/]+)`),
-    params: ["name", "digest"],
-    needs: ["pull"],
-  },
-  {
-    id: "blob.delete",
-    methods: ["DELETE"],
-    pattern: re(`${name}/blobs/([^/]+)`),
-    params: ["name", "digest"],
-    needs: ["delete"],
-  },
-  {
-    id: "manifest.get",
-    methods: ["GET", "HEAD"],
-    pattern: re(`${name}/manifests/([^/]+)`),
-    params: ["name", "reference"],
-    needs: ["pull"],
-  },
-  {
-    id: "manifest.put",
-    methods: ["PUT"],
-    pattern: re(`${name}/manifests/([^/]+)`),
-    params: ["name", "reference"],
-    needs: ["pull", "push"],
-  },
-  {
-    id: "manifest.delete",
-    methods: ["DELETE"],
-    pattern: re(`${name}/manifests/([^/]+)`),
-    params: ["name", "reference"],
-    needs: ["delete"],
-  },
-  { id: "tags.list", methods: ["GET"], pattern: re(`${name}/tags/list`), params: ["name"], needs: ["pull"] },
-  {
-    id: "referrers.list",
-    methods: ["GET"],
-    pattern: re(`${name}/referrers/([^/]+)`),
-    params: ["name", "digest"],
-    needs: ["pull"],
-  },
+  { id: "base",            methods: ["GET", "HEAD"], pattern: /^\/v2\/?$/,                      params: [],                    needs: "nothing" },
+  { id: "catalog",         methods: ["GET"],         pattern: /^\/v2\/_catalog$/,                params: [],                    needs: "catalog" },
+  { id: "upload.start",    methods: ["POST"],        pattern: re(`${name}/blobs/uploads/?`),       params: ["name"],              needs: ["pull", "push"] },
+  { id: "upload.status",   methods: ["GET"],         pattern: re(`${name}/blobs/uploads/([^/]+)`), params: ["name", "id"],        needs: ["pull"] },
+  { id: "upload.chunk",    methods: ["PATCH"],       pattern: re(`${name}/blobs/uploads/([^/]+)`), params: ["name", "id"],        needs: ["pull", "push"] },
+  { id: "upload.complete", methods: ["PUT"],         pattern: re(`${name}/blobs/uploads/([^/]+)`), params: ["name", "id"],        needs: ["pull", "push"] },
+  { id: "upload.cancel",   methods: ["DELETE"],      pattern: re(`${name}/blobs/uploads/([^/]+)`), params: ["name", "id"],        needs: ["delete"] },
+  { id: "blob.get",        methods: ["GET", "HEAD"], pattern: re(`${name}/blobs/([^/]+)`),         params: ["name", "digest"],    needs: ["pull"] },
+  { id: "blob.delete",     methods: ["DELETE"],      pattern: re(`${name}/blobs/([^/]+)`),         params: ["name", "digest"],    needs: ["delete"] },
+  { id: "manifest.get",    methods: ["GET", "HEAD"], pattern: re(`${name}/manifests/([^/]+)`),     params: ["name", "reference"], needs: ["pull"] },
+  { id: "manifest.put",    methods: ["PUT"],         pattern: re(`${name}/manifests/([^/]+)`),     params: ["name", "reference"], needs: ["pull", "push"] },
+  { id: "manifest.delete", methods: ["DELETE"],      pattern: re(`${name}/manifests/([^/]+)`),     params: ["name", "reference"], needs: ["delete"] },
+  { id: "tags.list",       methods: ["GET"],         pattern: re(`${name}/tags/list`),             params: ["name"],              needs: ["pull"] },
+  { id: "referrers.list",  methods: ["GET"],         pattern: re(`${name}/referrers/([^/]+)`),     params: ["name", "digest"],    needs: ["pull"] },
 ];
 
 export type RouteParams = Partial<Record<Endpoint["params"][number], string>>;

@@ -18,7 +18,11 @@ export interface Chunk {
 interface HashState {
   hash: Hash;
   size: number;
+  touched: number;
 }
+
+/** A running hash idle this long is dropped (an abandoned upload); if the upload goes on, it is rebuilt from its data. */
+const hashIdleMs = 60 * 60 * 1000;
 
 /**
  * Upload sessions in registry:2's layout (`_uploads/<id>/{data,startedat}`). The running sha256 of each
@@ -73,7 +77,7 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
       await storage.truncate(layout.uploadData(name, id), offset);
       throw rangeInvalid("body length does not match the declared range", { expected, received: written });
     }
-    hashes.set(key(name, id), { hash, size: offset + written });
+    hashes.set(key(name, id), { hash, size: offset + written, touched: Date.now() });
     return offset + written;
   }
 
@@ -84,6 +88,8 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
 
   return {
     async create(name: string): Promise<string> {
+      const now = Date.now();
+      for (const [k, state] of hashes) if (now - state.touched > hashIdleMs) hashes.delete(k);
       const id = randomUUID();
       await storage.putContent(layout.uploadStartedAt(name, id), new Date().toISOString());
       return id;

@@ -8,6 +8,8 @@ export interface CredentialCheckOptions {
   authenticators: readonly Authenticator[];
   /** How long a verified user+password pair is remembered. */
   cacheSeconds: number;
+  /** The bcrypt cost of the hashes users have (Apache's `htpasswd -B` writes 5): unknown users are compared at it. */
+  dummyCost?: () => number;
   now?: () => number;
   maxEntries?: number;
 }
@@ -23,7 +25,13 @@ export function createCredentialCheck(options: CredentialCheckOptions) {
   const now = options.now ?? Date.now;
   const maxEntries = options.maxEntries ?? 10_000;
   const cache = new Map<string, { identity: Identity; expires: number }>();
-  const dummyHash = bcrypt.hashSync(randomBytes(16).toString("hex"), bcryptCost);
+  const dummyHashes = new Map<number, string>();
+  const dummyHash = () => {
+    const cost = options.dummyCost?.() ?? bcryptCost;
+    let hash = dummyHashes.get(cost);
+    if (!hash) dummyHashes.set(cost, (hash = bcrypt.hashSync(randomBytes(16).toString("hex"), cost)));
+    return hash;
+  };
 
   const cacheKey = (username: string, password: string) =>
     createHmac("sha256", key).update(username).update("\0").update(password).digest("base64");
@@ -50,7 +58,7 @@ export function createCredentialCheck(options: CredentialCheckOptions) {
         cache.set(id, { identity, expires: now() + options.cacheSeconds * 1000 });
         return identity;
       }
-      await verifyPassword(password, dummyHash);
+      await verifyPassword(password, dummyHash());
       throw new CredentialsRejected();
     },
 

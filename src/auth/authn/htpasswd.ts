@@ -14,7 +14,9 @@ export interface HtpasswdOptions {
 }
 
 /** Users from an htpasswd file, re-read whenever the file changes (registry:2 reads it once at start). */
-export function createHtpasswdAuthenticator(options: HtpasswdOptions): Authenticator {
+export function createHtpasswdAuthenticator(
+  options: HtpasswdOptions,
+): Authenticator & { commonCost(): number | undefined } {
   let entries = new Map<string, HtpasswdEntry>();
   let loadedStamp = "";
 
@@ -57,6 +59,16 @@ export function createHtpasswdAuthenticator(options: HtpasswdOptions): Authentic
       options.onCompare?.();
       if (!(await verifyPassword(password, entry.hash))) throw new CredentialsRejected();
       return identity(entry);
+    },
+
+    /** The bcrypt cost most users' hashes have, so an unknown user can be made to cost as much. */
+    commonCost() {
+      const counts = new Map<number, number>();
+      for (const { hash } of entries.values()) {
+        const cost = Number(hash.slice(4, 6));
+        counts.set(cost, (counts.get(cost) ?? 0) + 1);
+      }
+      return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
     },
 
     async lookup(username) {

@@ -37,6 +37,8 @@ export interface SigningKeyOptions {
   tokenTtlSeconds: number;
   /** Use libtrust's key ID as `kid` (registry 2.x without `x5c`) instead of the RFC 7638 thumbprint. */
   libtrustKid?: boolean;
+  /** At start, a key and certificate that do not match are replaced; on a reload they are an error (retry later). */
+  repairMismatch?: boolean;
   now?: () => Date;
 }
 
@@ -47,10 +49,20 @@ export async function loadSigningKeys(options: SigningKeyOptions): Promise<Signi
   const now = options.now?.() ?? new Date();
   const currentKey = await readIfExists(join(options.dir, "current.key"));
   const currentCert = await readIfExists(join(options.dir, "current.crt"));
-  const current =
-    currentKey && currentCert && keyFits(currentKey, options.algorithm)
-      ? await describe(currentKey, currentCert, options)
-      : await createKey(options);
+  let current: SigningKey;
+  if (currentKey && currentCert && keyFits(currentKey, options.algorithm)) {
+    // `token rotate` writes the key and then its certificate: a reader in between sees a pair that does not
+    // match, and must not sign with one and send the other in x5c.
+    if (!new X509Certificate(currentCert).checkPrivateKey(createPrivateKey(currentKey))) {
+      if (!options.repairMismatch)
+        throw new Error(`${options.dir}: current.key and current.crt do not match (a rotation in progress?)`);
+      current = await createKey(options);
+    } else {
+      current = await describe(currentKey, currentCert, options);
+    }
+  } else {
+    current = await createKey(options);
+  }
   const verifying = [current];
   for (const name of await readdir(options.dir).catch(() => [] as string[])) {
     const match = /^retired-(\d+)\.key$/.exec(name);
