@@ -6,7 +6,7 @@ export type { Logger };
 export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
   return pino(
     {
-      level: options.level ?? process.env.PORTCULLIS_LOG_LEVEL ?? "info",
+      level: options.level ?? "info",
       base: undefined,
       redact: {
         paths: [

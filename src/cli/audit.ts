@@ -3,7 +3,7 @@ import type { AuditRecord } from "../audit/event.js";
 import { readRecords, verifyChain } from "../audit/reader.js";
 import { hasSwitch, parseArgs, stringFlag } from "./args.js";
 import { UsageError } from "./errors.js";
-import { commonFlags, configFromArgs } from "./serve.js";
+import { commonFlags, configFromArgs } from "./config-args.js";
 
 export const auditUsage =
   "portcullis audit [--user U] [--repo R] [--action A] [--since T] [--until T] [--json] | audit verify";

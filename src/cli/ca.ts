@@ -5,7 +5,7 @@ import { ensureTlsMaterial, wantedNames } from "../pki/tls-material.js";
 import { hasSwitch, listFlag, parseArgs, stringFlag } from "./args.js";
 import { startBanner } from "./banner.js";
 import { UsageError } from "./errors.js";
-import { commonFlags, configFromArgs } from "./serve.js";
+import { commonFlags, configFromArgs } from "./config-args.js";
 
 export const caUsage = "portcullis ca show | export [--der] [--out FILE] | renew [--name NAME]...";
 

@@ -1,8 +1,9 @@
+import { groupsOf } from "../auth/authn/groups.js";
 import { policyFromConfig } from "../auth/from-config.js";
 import { repositoryActions, isRepositoryAction } from "../auth/token/scope.js";
 import { parseArgs, stringFlag } from "./args.js";
 import { UsageError } from "./errors.js";
-import { commonFlags, configFromArgs } from "./serve.js";
+import { commonFlags, configFromArgs } from "./config-args.js";
 
 export const policyUsage =
   "portcullis policy check USER REPO [ACTION] [--group G]... [--ip ADDRESS]   (USER - for anonymous)";
@@ -17,10 +18,7 @@ export async function runPolicy(argv: readonly string[]): Promise<void> {
   const config = await configFromArgs(args);
   const { policy, rules } = policyFromConfig(config);
   const anonymous = user === "-";
-  const configuredGroups = Object.entries(config.auth.groups)
-    .filter(([, members]) => members.includes(user))
-    .map(([g]) => g);
-  const groups = [...new Set([...configuredGroups, ...(args.flags.get("group") ?? [])])];
+  const groups = [...new Set([...groupsOf(config.auth.groups, user), ...(args.flags.get("group") ?? [])])];
   const subject = { account: anonymous ? undefined : user, groups, clientIp: stringFlag(args, "ip") ?? "127.0.0.1" };
   const decision = policy.decide(subject, repository);
   const who = anonymous ? "anonymous" : `${user}${groups.length ? ` (groups: ${groups.join(", ")})` : ""}`;

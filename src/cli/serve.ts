@@ -2,8 +2,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { isDeepStrictEqual } from "node:util";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { loadConfig } from "../config/loader.js";
-import type { Config } from "../config/schema.js";
 import { watchConfigFile } from "../config/watch.js";
 import { startGateway } from "../gateway/server.js";
 import { createLogger, type Logger } from "../log.js";
@@ -15,24 +13,13 @@ import { authFromConfig, ensureFirstUser } from "../auth/from-config.js";
 import { certPaths, ensureTlsMaterial, loadSigningCa, type TlsMaterial } from "../pki/tls-material.js";
 import { watchServerCertificate } from "../pki/watch.js";
 import { parseListen, startRegistryServer } from "../registry/server.js";
-import { parseArgs, stringFlag, type ParsedArgs } from "./args.js";
+import { parseArgs, stringFlag } from "./args.js";
+import { commonFlags, configFromArgs } from "./config-args.js";
 import { startBanner } from "./banner.js";
 import { UsageError } from "./errors.js";
 
 export const serveUsage =
   "portcullis serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--certs DIR] [--upstream URL]";
-
-export const commonFlags = ["config", "data", "certs"] as const;
-
-/** The config every command reads: the file, PORTCULLIS_* variables, then these flags. */
-export async function configFromArgs(args: ParsedArgs, extra: Record<string, unknown> = {}): Promise<Readonly<Config>> {
-  const overrides: Record<string, unknown> = { ...extra };
-  for (const key of ["data", "certs", "listen", "upstream"]) {
-    const value = stringFlag(args, key);
-    if (value !== undefined) overrides[key] = value;
-  }
-  return loadConfig({ file: stringFlag(args, "config"), overrides });
-}
 
 const renewalCheckMs = 6 * 60 * 60 * 1000;
 

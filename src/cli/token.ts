@@ -5,7 +5,7 @@ import { loadSigningCa } from "../pki/tls-material.js";
 import { adminActor } from "./admin-actor.js";
 import { parseArgs } from "./args.js";
 import { UsageError } from "./errors.js";
-import { commonFlags, configFromArgs } from "./serve.js";
+import { commonFlags, configFromArgs } from "./config-args.js";
 
 export const tokenUsage = "portcullis token rotate";
 

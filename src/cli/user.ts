@@ -1,3 +1,4 @@
+import { groupsOf } from "../auth/authn/groups.js";
 import { htpasswdPath } from "../auth/from-config.js";
 import { checkUserName, hashPassword, readHtpasswd, writeHtpasswd } from "../auth/authn/htpasswd-file.js";
 import { createAuditLog } from "../audit/audit-log.js";
@@ -5,7 +6,7 @@ import { adminActor } from "./admin-actor.js";
 import { parseArgs } from "./args.js";
 import { UsageError } from "./errors.js";
 import { readNewPassword } from "./password-input.js";
-import { commonFlags, configFromArgs } from "./serve.js";
+import { commonFlags, configFromArgs } from "./config-args.js";
 
 export const userUsage = "portcullis user add|passwd|rm|list [NAME]   (password from a prompt, or stdin)";
 
@@ -21,9 +22,7 @@ export async function runUser(argv: readonly string[]): Promise<void> {
   if (action === "list") {
     if (name) throw new UsageError("user list takes no name");
     for (const user of [...users.keys()].sort()) {
-      const groups = Object.entries(config.auth.groups)
-        .filter(([, members]) => members.includes(user))
-        .map(([g]) => g);
+      const groups = groupsOf(config.auth.groups, user);
       process.stdout.write(groups.length ? `${user}\t${groups.join(",")}\n` : `${user}\n`);
     }
     return;

@@ -6,6 +6,7 @@ import { matchEndpoint } from "../registry/api.js";
 import { isValidRepositoryName } from "../registry/names.js";
 import { bearerToken } from "./basic-auth.js";
 import type { ForwardedResolver } from "./forwarded.js";
+import { sendRegistryError } from "./responses.js";
 
 export type AccessOutcome =
   | { kind: "allowed"; claims: AccessClaims; catalog: boolean }
@@ -106,17 +107,14 @@ export function sendChallenge(
   service: string,
   outcome: Extract<AccessOutcome, { kind: "challenge" }>,
 ): void {
-  const detail = outcome.scope
-    ? outcome.scope.actions.map((action) => ({ Type: outcome.scope!.type, Name: outcome.scope!.name, Action: action }))
-    : undefined;
-  const body = Buffer.from(
-    JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: outcome.message, ...(detail ? { detail } : {}) }] }),
+  const { scope } = outcome;
+  const detail = scope?.actions.map((action) => ({ Type: scope.type, Name: scope.name, Action: action }));
+  sendRegistryError(
+    res,
+    401,
+    "UNAUTHORIZED",
+    outcome.message,
+    { "WWW-Authenticate": bearerChallenge(forwarded.publicBase, service, outcome) },
+    detail,
   );
-  res.writeHead(401, {
-    "Content-Type": "application/json",
-    "Content-Length": body.length,
-    "Docker-Distribution-API-Version": "registry/2.0",
-    "WWW-Authenticate": bearerChallenge(forwarded.publicBase, service, outcome),
-  });
-  res.end(body);
 }

@@ -3,9 +3,9 @@ import type { AuditLog } from "../audit/audit-log.js";
 import type { AuditEvent } from "../audit/event.js";
 import { splitUrl } from "../http/request-url.js";
 import { matchEndpoint } from "../registry/api.js";
+import { looksLikeDigest } from "../registry/digest.js";
+import { maxManifestBytes } from "../registry/manifest.js";
 import type { ForwardedResolver } from "./forwarded.js";
-
-const maxManifestBytes = 4 * 1024 * 1024;
 
 /** The request part of an audit record: who asked, from where, with what. */
 export function requestContext(req: IncomingMessage, forwarded: ForwardedResolver): NonNullable<AuditEvent["request"]> {
@@ -29,7 +29,7 @@ export function createActRecorder(deps: { audit: AuditLog; forwarded: ForwardedR
     if (route.kind !== "found") return undefined;
     const repository = route.params.name as string;
     const reference = route.params.reference;
-    const tag = reference && !reference.includes(":") ? reference : undefined;
+    const tag = reference && !looksLikeDigest(reference) ? reference : undefined;
     const base = (): Pick<AuditEvent, "actor" | "request"> => ({
       actor: { name: actor },
       request: requestContext(req, deps.forwarded),
@@ -41,7 +41,8 @@ export function createActRecorder(deps: { audit: AuditLog; forwarded: ForwardedR
         const body = teeSmallBody(req);
         return (upstream) => {
           const digest =
-            header(upstream, "docker-content-digest") ?? (reference?.includes(":") ? reference : undefined);
+            header(upstream, "docker-content-digest") ??
+            (reference && looksLikeDigest(reference) ? reference : undefined);
           const manifest = body();
           deps.audit.record({
             ...base(),

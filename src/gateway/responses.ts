@@ -6,8 +6,11 @@ export function sendRegistryError(
   code: string,
   message: string,
   headers: Record<string, string> = {},
+  detail?: unknown,
 ): void {
-  const body = Buffer.from(JSON.stringify({ errors: [{ code, message }] }));
+  const body = Buffer.from(
+    JSON.stringify({ errors: [{ code, message, ...(detail === undefined ? {} : { detail }) }] }),
+  );
   res.writeHead(status, {
     "Content-Type": "application/json",
     "Content-Length": body.length,

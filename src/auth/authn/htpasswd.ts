@@ -1,6 +1,7 @@
 import { stat } from "node:fs/promises";
 import type { Logger } from "../../log.js";
 import type { Authenticator, Identity } from "./authenticator.js";
+import { groupsOf } from "./groups.js";
 import { CredentialsRejected } from "./authenticator.js";
 import { readHtpasswd, stampOf, verifyPassword, type HtpasswdEntry } from "./htpasswd-file.js";
 
@@ -38,14 +39,9 @@ export function createHtpasswdAuthenticator(
     return entries;
   }
 
-  const groupsOf = (user: string) =>
-    Object.entries(options.groups)
-      .filter(([, members]) => members.includes(user))
-      .map(([group]) => group);
-
   const identity = (entry: HtpasswdEntry): Identity => ({
     name: entry.user,
-    groups: groupsOf(entry.user),
+    groups: groupsOf(options.groups, entry.user),
     source: "htpasswd",
     credentialStamp: stampOf(entry.hash),
   });
