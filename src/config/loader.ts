@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import type { ZodIssue } from "zod";
+import { ZodDefault, ZodObject, ZodOptional, type ZodIssue } from "zod";
 import { configSchema, type Config } from "./schema.js";
 
 export class ConfigError extends Error {
@@ -105,13 +105,14 @@ function envKeyPath(variable: string): string[] | undefined {
   return walk(configSchema.shape, words);
 }
 
+/** The keys of an object schema, seen through `.default()` and `.optional()` wrappers (zod's public API). */
 function objectShape(schema: unknown): Record<string, unknown> | undefined {
-  let current = schema as
-    { _def?: { innerType?: unknown; schema?: unknown }; shape?: Record<string, unknown> } | undefined;
-  while (current && !current.shape && current._def) {
-    current = (current._def.innerType ?? current._def.schema) as typeof current;
+  let current = schema;
+  for (;;) {
+    if (current instanceof ZodDefault) current = current.removeDefault();
+    else if (current instanceof ZodOptional) current = current.unwrap();
+    else return current instanceof ZodObject ? (current.shape as Record<string, unknown>) : undefined;
   }
-  return current?.shape;
 }
 
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
