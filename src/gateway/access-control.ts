@@ -2,14 +2,16 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { formatScope, type ResourceAccess } from "../auth/token/scope.js";
 import { TokenInvalid, type AccessClaims, type Tokens } from "../auth/token/tokens.js";
 import { splitUrl } from "../http/request-url.js";
-import { matchEndpoint } from "../registry/api.js";
+import { matchEndpoint, type RouteMatch } from "../registry/api.js";
 import { isValidRepositoryName } from "../registry/names.js";
 import { bearerToken } from "./basic-auth.js";
 import type { ForwardedResolver } from "./forwarded.js";
 import { sendRegistryError } from "./responses.js";
 
+export type FoundRoute = Extract<RouteMatch, { kind: "found" }>;
+
 export type AccessOutcome =
-  | { kind: "allowed"; claims: AccessClaims; catalog: boolean }
+  | { kind: "allowed"; claims: AccessClaims; route: FoundRoute }
   | {
       kind: "challenge";
       scope?: ResourceAccess;
@@ -75,7 +77,7 @@ export function createAccessControl(deps: { tokens: Tokens }) {
       const rest = query.toString();
       req.url = rest ? `${path}?${rest}` : path;
     }
-    return { kind: "allowed", claims, catalog: route.endpoint.id === "catalog" };
+    return { kind: "allowed", claims, route };
   };
 }
 

@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { AuditEvent } from "../audit/event.js";
 import { splitUrl } from "../http/request-url.js";
-import { matchEndpoint } from "../registry/api.js";
+import type { FoundRoute } from "./access-control.js";
 import { looksLikeDigest } from "../registry/digest.js";
 import { maxManifestBytes } from "../registry/manifest.js";
 import type { ForwardedResolver } from "./forwarded.js";
@@ -23,10 +23,12 @@ export function requestContext(req: IncomingMessage, forwarded: ForwardedResolve
  * writes the response), so an act the client saw succeed is always on record.
  */
 export function createActRecorder(deps: { audit: AuditLog; forwarded: ForwardedResolver }) {
-  return function watch(req: IncomingMessage, actor: string): ((upstream: IncomingMessage) => void) | undefined {
-    const { path, query } = splitUrl(req.url ?? "/");
-    const route = matchEndpoint(req.method ?? "GET", path);
-    if (route.kind !== "found") return undefined;
+  return function watch(
+    req: IncomingMessage,
+    route: FoundRoute,
+    actor: string,
+  ): ((upstream: IncomingMessage) => void) | undefined {
+    const { query } = splitUrl(req.url ?? "/");
     const repository = route.params.name as string;
     const reference = route.params.reference;
     const tag = reference && !looksLikeDigest(reference) ? reference : undefined;

@@ -2,9 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AuditLog } from "../audit/audit-log.js";
 import { AuthenticatorUnavailable } from "../auth/authn/authenticator.js";
 import type { AccessClaims } from "../auth/token/tokens.js";
-import { splitUrl } from "../http/request-url.js";
 import type { Logger } from "../log.js";
-import { matchEndpoint } from "../registry/api.js";
 import { createAccessControl, sendChallenge } from "./access-control.js";
 import { createActRecorder, requestContext } from "./audit-acts.js";
 import { createCatalogView } from "./catalog-view.js";
@@ -77,16 +75,16 @@ export function createRegistryGuard(deps: RegistryGuardDeps) {
       });
       return;
     }
-    if (outcome.catalog) {
-      await catalog(req, res, await pullFilter(req, outcome.claims));
+    const { route, claims } = outcome;
+    if (route.endpoint.id === "catalog") {
+      await catalog(req, res, await pullFilter(req, claims));
       return;
     }
-    const route = matchEndpoint(req.method ?? "GET", splitUrl(req.url ?? "/").path);
-    if (route.kind === "found" && uploadEndpoints.has(route.endpoint.id)) {
+    if (uploadEndpoints.has(route.endpoint.id)) {
       metrics.uploadStarted();
       res.once("close", () => metrics.uploadEnded());
     }
-    deps.proxy(req, res, recordActs(req, outcome.claims.subject));
+    deps.proxy(req, res, recordActs(req, route, claims.subject));
   }
 
   return function guard(req: IncomingMessage, res: ServerResponse): void {
