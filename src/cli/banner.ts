@@ -3,7 +3,7 @@ import { bootstrapCommand } from "../gateway/install-script.js";
 
 export interface BannerInput {
   port: number;
-  /** The address the gateway listens on; a wildcard means every name in `names`. */
+  /** The address the gateway listens on; a wildcard means every name in `names` it can be reached by. */
   listenHost: string;
   /** Names and addresses the certificate covers. */
   names: readonly string[];
@@ -25,7 +25,9 @@ export function registryName(host: string, port: number): string {
 /** What the console shows at start: where we are, which CA to trust, and how a client gets it safely. */
 export function startBanner(input: BannerInput): string {
   const wildcard = input.listenHost === "0.0.0.0" || input.listenHost === "::";
-  const external = input.names.filter((n) => !loopback.has(n));
+  // 0.0.0.0 takes IPv4 connections only, so its IPv6 addresses are no way in; `::` takes both.
+  const reachable = (n: string) => input.listenHost !== "0.0.0.0" || isIP(n) !== 6;
+  const external = input.names.filter((n) => !loopback.has(n) && reachable(n));
   const shown = !wildcard ? [input.listenHost] : external.length > 0 ? external : ["localhost"];
   const lines: string[] = [];
   for (const action of input.actions) lines.push(`  ${action}`);

@@ -107,7 +107,8 @@ export function sha256Hex(text: string): string {
 export function bootstrapCommand(caPem: string, registry: string): string {
   const digest = sha256Hex(installScript(caPem, registry));
   return (
-    `curl -fsSk https://${registry}/ca/install.sh -o portcullis-ca.sh && ` +
+    // -g: an IPv6 address in brackets is a host, not a curl URL glob.
+    `curl -fsSkg https://${registry}/ca/install.sh -o portcullis-ca.sh && ` +
     `echo '${digest}  portcullis-ca.sh' | sha256sum -c - && sudo sh portcullis-ca.sh`
   );
 }

@@ -41,7 +41,7 @@ describe("portcullis serve with no configuration", () => {
     expect(firstOutput).toContain(`CA SHA-256 fingerprint: ${fingerprint}`);
     expect(firstOutput).toMatch(new RegExp(`https://${hostname()}:${first.port}/`));
     expect(firstOutput).toMatch(
-      /curl -fsSk https:\/\/\S+\/ca\/install\.sh -o portcullis-ca\.sh && echo '[0-9a-f]{64} {2}portcullis-ca\.sh' \| sha256sum -c - && sudo sh portcullis-ca\.sh/,
+      /curl -fsSkg https:\/\/\S+\/ca\/install\.sh -o portcullis-ca\.sh && echo '[0-9a-f]{64} {2}portcullis-ca\.sh' \| sha256sum -c - && sudo sh portcullis-ca\.sh/,
     );
     expect(firstOutput).toContain("generated a CA");
   });

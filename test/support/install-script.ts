@@ -13,7 +13,7 @@ function escapeRegExp(text: string): string {
 
 /**
  * The SHA-256 (hex) of REGISTRY's `/ca/install.sh` as the server printed it at start, in the one-liner
- * `curl -fsSk https://REGISTRY/ca/install.sh ... echo 'HEX  portcullis-ca.sh' | sha256sum -c -`: the value
+ * `curl -fsSkg https://REGISTRY/ca/install.sh ... echo 'HEX  portcullis-ca.sh' | sha256sum -c -`: the value
  * an operator reads off the console.
  */
 export function printedScriptChecksum(banner: string, registry: string): string {
@@ -32,7 +32,7 @@ export function printedScriptChecksum(banner: string, registry: string): string 
 export async function downloadInstallScript(registry: string, path: string, run: Runner = runCommand): Promise<string> {
   const curl = requireTool("curl", "curl");
   // --noproxy: the request goes straight to the gateway whatever proxy the environment names.
-  await run(curl, ["-fsSk", "--noproxy", "*", `https://${registry}/ca/install.sh`, "-o", path]);
+  await run(curl, ["-fsSkg", "--noproxy", "*", `https://${registry}/ca/install.sh`, "-o", path]);
   return createHash("sha256")
     .update(await readFile(path))
     .digest("hex");
