@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
-import { stat, writeFile } from "node:fs/promises";
+import { X509Certificate } from "node:crypto";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliPath } from "../support/portcullis-serve.js";
@@ -52,6 +53,31 @@ describe("the command line", () => {
     const denied = await portcullis(["policy", "check", "alice", "team/app", "delete"]);
     expect(denied.stdout).toContain("delete: denied");
     expect(denied.code).toBe(1);
+  });
+
+  it("shows and exports the CA the server uses", async () => {
+    const shown = await portcullis(["ca", "show"]);
+    expect(shown.code).toBe(0);
+    const pem = await readFile(join(home.path, "certs", "ca.crt"), "utf8");
+    expect(shown.stdout).toContain(`CA SHA-256 fingerprint: ${new X509Certificate(pem).fingerprint256}`);
+    expect(shown.stdout).toMatch(/covers: +localhost, 127\.0\.0\.1/);
+    expect((await portcullis(["ca", "export"])).stdout).toBe(pem);
+    const out = join(home.path, "ca.der");
+    expect((await portcullis(["ca", "export", "--der", "--out", out])).code).toBe(0);
+    expect((await readFile(out)).equals(new X509Certificate(pem).raw)).toBe(true);
+  });
+
+  it("refuses an htpasswd file with a hash it does not accept, naming the line", async () => {
+    const certs = join(home.path, "bad-users");
+    await mkdir(certs, { recursive: true });
+    await writeFile(join(certs, "htpasswd"), "carol:$apr1$abcdefgh$0123456789abcdefghijkl\n");
+    const res = await new Promise<{ code: number; stderr: string }>((resolve) =>
+      execFile(process.execPath, [cliPath, "user", "list", "--certs", certs], (error, _stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }),
+      ),
+    );
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('line 1 (user "carol"): only bcrypt hashes are accepted');
   });
 
   it("refuses to run the unauthenticated registry layer off loopback", async () => {
