@@ -19,6 +19,8 @@ TOOLS=(
 )
 
 export DEBIAN_FRONTEND=noninteractive
+# needrestart (recommended by docker.io) would otherwise offer to restart services mid-install.
+export NEEDRESTART_SUSPEND=1
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 missing=()
@@ -63,7 +65,8 @@ fi
 
 for package in "${missing[@]}"; do
   log="/tmp/install-tools-$package.log"
-  if ! apt-get install -y -qq --no-install-recommends "$package" >"$log" 2>&1; then
+  # With Recommends, as an operator's `apt-get install` gets them (and as the suites were proven with).
+  if ! apt-get install -y -qq "$package" >"$log" 2>&1; then
     cat "$log" >&2
     echo "install-tools: FAILED to install Debian package '$package' (log above, also in $log)" >&2
     exit 1
