@@ -86,48 +86,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const health = createHealth(options.readiness ?? {});
   const deps = { audit, forwarded, metrics, logger, rateLimits: options.rateLimits };
 
+  const redirectToCa: Handler = (_req, res) => sendText(res, 302, "text/plain", "see /ca\n", { Location: "/ca" });
+  const renderMetrics: Handler = (_req, res) =>
+    sendText(res, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.render());
+  const registry = auth ? createRegistryGuard({ ...deps, auth, proxy, upstream: options.upstream }) : proxy;
+  const underV2 = (p: string) => p === "/v2" || p.startsWith("/v2/");
+
+  // prettier-ignore
   const routes: Route[] = [
-    {
-      name: "root",
-      methods: read,
-      match: exactly("/"),
-      handle: (_req, res) => sendText(res, 302, "text/plain", "see /ca\n", { Location: "/ca" }),
-    },
-    { name: "ca", methods: read, match: (p) => p === "/ca" || p === "/ca/", handle: ca.page },
-    { name: "ca", methods: read, match: exactly("/ca.crt"), handle: ca.pem },
-    { name: "ca", methods: read, match: exactly("/ca.der"), handle: ca.der },
-    { name: "ca", methods: read, match: exactly("/ca/install.sh"), handle: ca.script },
-    { name: "healthz", methods: read, match: exactly("/healthz"), handle: health.healthz },
-    { name: "readyz", methods: read, match: exactly("/readyz"), handle: (req, res) => void health.readyz(req, res) },
-    {
-      name: "metrics",
-      methods: read,
-      match: exactly("/metrics"),
-      handle: (_req, res) => sendText(res, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.render()),
-    },
-    ...(auth
-      ? [
-          {
-            name: "token",
-            methods: ["GET", "POST"],
-            match: exactly("/token"),
-            handle: createTokenEndpoint({ ...auth, ...deps }),
-          },
-          { name: "jwks", methods: read, match: exactly("/.well-known/jwks.json"), handle: jwks(auth) },
-          {
-            name: "signing-certificates",
-            methods: read,
-            match: exactly("/token/signing.crt"),
-            handle: signingCertificates(auth),
-          },
-        ]
-      : []),
-    {
-      name: "v2",
-      methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-      match: (p) => p === "/v2" || p.startsWith("/v2/"),
-      handle: auth ? createRegistryGuard({ ...deps, auth, proxy, upstream: options.upstream }) : proxy,
-    },
+    { name: "root",    methods: read, match: exactly("/"),                           handle: redirectToCa },
+    { name: "ca",      methods: read, match: (p) => p === "/ca" || p === "/ca/",     handle: ca.page },
+    { name: "ca",      methods: read, match: exactly("/ca.crt"),                     handle: ca.pem },
+    { name: "ca",      methods: read, match: exactly("/ca.der"),                     handle: ca.der },
+    { name: "ca",      methods: read, match: exactly("/ca/install.sh"),              handle: ca.script },
+    { name: "healthz", methods: read, match: exactly("/healthz"),                    handle: health.healthz },
+    { name: "readyz",  methods: read, match: exactly("/readyz"),                     handle: (req, res) => void health.readyz(req, res) },
+    { name: "metrics", methods: read, match: exactly("/metrics"),                    handle: renderMetrics },
+    ...(auth ? [
+      { name: "token", methods: ["GET", "POST"], match: exactly("/token"),           handle: createTokenEndpoint({ ...auth, ...deps }) },
+      { name: "jwks",  methods: read, match: exactly("/.well-known/jwks.json"),      handle: jwks(auth) },
+      { name: "signing-certificates", methods: read, match: exactly("/token/signing.crt"), handle: signingCertificates(auth) },
+    ] : []),
+    { name: "v2", methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], match: underV2, handle: registry },
   ];
 
   // No limit on a whole request (a layer upload takes as long as it takes), but a connection that sends and
