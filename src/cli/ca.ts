@@ -1,6 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import { writeFile } from "node:fs/promises";
-import { parseListen } from "../registry/server.js";
+import { parseHostPort } from "../http/listen-address.js";
 import { ensureTlsMaterial, wantedNames } from "../pki/tls-material.js";
 import { hasSwitch, listFlag, parseArgs, stringFlag } from "./args.js";
 import { startBanner } from "./banner.js";
@@ -19,7 +19,7 @@ export async function runCa(argv: readonly string[]): Promise<void> {
   switch (action) {
     case "show": {
       const material = await ensureTlsMaterial({ config });
-      const listen = parseListen(config.listen);
+      const listen = parseHostPort(config.listen);
       const server = new X509Certificate(material.certChainPem);
       process.stdout.write(
         [
@@ -30,8 +30,8 @@ export async function runCa(argv: readonly string[]): Promise<void> {
       );
       process.stdout.write(
         startBanner({
-          port: "port" in listen ? listen.port : 5000,
-          listenHost: "host" in listen ? listen.host : "0.0.0.0",
+          port: listen.port,
+          listenHost: listen.host,
           names: material.names,
           caCertPem: material.caCertPem,
           caFingerprint: material.caFingerprint,

@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { createLogger } from "../log.js";
-import { parseListen, startRegistryServer } from "../registry/server.js";
+import { parseListen } from "../http/listen-address.js";
+import { startRegistryServer } from "../registry/server.js";
 import { parseArgs, stringFlag } from "./args.js";
 import { UsageError } from "./errors.js";
 
@@ -16,7 +17,7 @@ export async function runRegistry(argv: readonly string[]): Promise<void> {
     try {
       return parseListen(listen);
     } catch (error) {
-      throw new UsageError((error as Error).message);
+      throw new UsageError(`--listen: ${(error as Error).message}`);
     }
   })();
   if ("host" in target && !isLoopback(target.host)) {
@@ -25,13 +26,7 @@ export async function runRegistry(argv: readonly string[]): Promise<void> {
     );
   }
   const logger = createLogger();
-  let server;
-  try {
-    server = await startRegistryServer({ root: resolve(root), listen, logger });
-  } catch (error) {
-    if (error instanceof Error && error.message.startsWith("--listen")) throw new UsageError(error.message);
-    throw error;
-  }
+  const server = await startRegistryServer({ root: resolve(root), listen, logger });
   process.stdout.write(`portcullis registry listening on ${server.url} (storage ${resolve(root)})\n`);
   const stop = () => void server.close().then(() => process.exit(0));
   process.once("SIGINT", stop);

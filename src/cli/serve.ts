@@ -12,7 +12,8 @@ import { checkWritable } from "../registry/storage/writable-check.js";
 import { authFromConfig, ensureFirstUser } from "../auth/from-config.js";
 import { certPaths, ensureTlsMaterial, loadSigningCa, type TlsMaterial } from "../pki/tls-material.js";
 import { watchServerCertificate } from "../pki/watch.js";
-import { parseListen, startRegistryServer } from "../registry/server.js";
+import { parseHostPort } from "../http/listen-address.js";
+import { startRegistryServer } from "../registry/server.js";
 import { parseArgs, stringFlag } from "./args.js";
 import { commonFlags, configFromArgs } from "./config-args.js";
 import { startBanner } from "./banner.js";
@@ -29,8 +30,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     throw new UsageError(`serve takes no arguments (got "${args.positionals[0]}")\nusage: ${serveUsage}`);
   const config = await configFromArgs(args);
   const logger = createLogger({ level: config.log.level });
-  const listen = parseListen(config.listen);
-  if ("socket" in listen) throw new UsageError("listen: the gateway listens on HOST:PORT, not a unix socket");
+  const listen = parseHostPort(config.listen);
 
   const material = await ensureTlsMaterial({ config });
   const firstUser = await ensureFirstUser(config);

@@ -1,8 +1,13 @@
 import { z } from "zod";
+import { parseHostPort } from "../http/listen-address.js";
 
-const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, "expected HOST:PORT, e.g. 0.0.0.0:5000 or [::]:5000");
+const hostPort = z.string().superRefine((text, ctx) => {
+  try {
+    parseHostPort(text);
+  } catch (error) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
+  }
+});
 
 /**
  * The one schema for `portcullis.yaml`: every key, its default and its form. Unknown keys are errors at

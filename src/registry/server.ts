@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { parseListen } from "../http/listen-address.js";
 import type { Logger } from "../log.js";
 import { createRegistryHandler } from "./app.js";
 import { createFilesystemDriver } from "./storage/filesystem.js";
@@ -42,17 +43,6 @@ export async function startRegistryServer({ root, listen, logger }: RegistryServ
         server.closeAllConnections();
       }),
   };
-}
-
-export type ListenTarget = { socket: string } | { host: string; port: number };
-
-export function parseListen(listen: string): ListenTarget {
-  if (listen.startsWith("unix:")) return { socket: listen.slice("unix:".length) };
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
-  if (!match) throw new Error(`--listen must be HOST:PORT or unix:PATH, got "${listen}"`);
-  const port = Number(match[3]);
-  if (port > 65535) throw new Error(`--listen port must be 0-65535, got ${port}`);
-  return { host: match[1] ?? (match[2] || "0.0.0.0"), port };
 }
 
 function formatHost(host: string): string {
