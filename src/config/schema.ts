@@ -119,6 +119,8 @@ export const configSchema = z
     data: z.string().min(1).default("data"),
     /** Home of the CA, server certificate and keys. */
     certs: z.string().min(1).default("certs"),
+    /** Server processes sharing the listening port; 0 is one per core. State they share lives on disk or in Redis. */
+    workers: z.number().int().min(0).max(256).default(0),
     /** Another V2 registry to front instead of the built-in one, e.g. http://127.0.0.1:5001. */
     upstream: z.string().url().optional(),
     /** The URL clients use, when it differs from what they send as Host (e.g. behind a port mapping). */
