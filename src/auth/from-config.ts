@@ -48,6 +48,14 @@ export function policyFromConfig(config: Pick<Config, "policies" | "auth">): {
   return { policy: createPolicy(rules), rules };
 }
 
+const refreshSecretPath = (config: Pick<Config, "certs">) => join(config.certs, "refresh-token.secret");
+
+/** Creates the token-signing key and the refresh-token secret when missing: once, before workers start. */
+export async function ensureAuthKeys(config: Config, ca: SigningKeyOptions["ca"]): Promise<void> {
+  await loadSigningKeys({ ...signingKeyOptions(config, ca), repairMismatch: true });
+  await loadRefreshSecret(refreshSecretPath(config));
+}
+
 /** Everything token authentication needs, built from the config: users, policy, keys and tokens. */
 export async function authFromConfig(
   config: Config,
@@ -74,7 +82,7 @@ export async function authFromConfig(
   if (ldap) authenticators.push(ldap);
 
   let keyring = await loadSigningKeys({ ...signingKeyOptions(config, deps.ca), repairMismatch: true });
-  const refreshTokens = createRefreshTokens(await loadRefreshSecret(join(config.certs, "refresh-token.secret")), {
+  const refreshTokens = createRefreshTokens(await loadRefreshSecret(refreshSecretPath(config)), {
     ttlDays: config.auth.refreshTokenDays,
   });
   const reloadKeys = setInterval(() => {
@@ -116,7 +124,10 @@ export async function authFromConfig(
  * A first start with no users at all creates `admin` with a random password, written once to a 0600 file;
  * the console names the file, never the password.
  */
-export async function ensureFirstUser(config: Config): Promise<string | undefined> {
+export async function ensureFirstUser(
+  config: Config,
+  hintFlags: readonly string[] = [],
+): Promise<string | undefined> {
   if (config.auth.ldap) return undefined;
   const file = htpasswdPath(config);
   const users = await readHtpasswd(file);
@@ -125,5 +136,5 @@ export async function ensureFirstUser(config: Config): Promise<string | undefine
   const passwordFile = join(config.certs, "admin-password");
   await writeSecret(passwordFile, `${password}\n`);
   await writeHtpasswd(file, [{ user: "admin", hash: await hashPassword(password) }]);
-  return `created the user "admin" (group ${config.auth.adminGroup}); its password is in ${passwordFile} (mode 0600). Change it with: portcullis user passwd admin`;
+  return `created the user "admin" (group ${config.auth.adminGroup}); its password is in ${passwordFile} (mode 0600). Change it with: ${["portcullis user passwd admin", ...hintFlags].join(" ")}`;
 }

@@ -1,26 +1,21 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import { formatScope, type ResourceAccess } from "../auth/token/scope.js";
 import { TokenInvalid, type AccessClaims, type Tokens } from "../auth/token/tokens.js";
-import { splitUrl } from "../http/request-url.js";
-import { matchEndpoint, type RouteMatch } from "../registry/api.js";
 import { isValidRepositoryName } from "../registry/names.js";
 import { bearerToken } from "./basic-auth.js";
 import type { ForwardedResolver } from "./forwarded.js";
 import { sendRegistryError } from "./responses.js";
-
-export type FoundRoute = Extract<RouteMatch, { kind: "found" }>;
+import type { V2Request } from "./v2-request.js";
 
 export type AccessOutcome =
-  | { kind: "allowed"; claims: AccessClaims; route: FoundRoute }
+  | { kind: "allowed"; claims: AccessClaims }
   | {
       kind: "challenge";
       scope?: ResourceAccess;
       error?: "invalid_token" | "insufficient_scope";
       message: string;
       subject?: string;
-    }
-  /** Refused before any token is looked at: a path the API does not have, or a name it cannot hold. */
-  | { kind: "refused"; status: number; code: "UNSUPPORTED" | "NAME_INVALID"; message: string };
+    };
 
 /**
  * Decides whether a `/v2/` request may pass, from its bearer token and the action the API table says the
@@ -28,20 +23,9 @@ export type AccessOutcome =
  * into an ordinary upload (the mount parameters are dropped) instead of being refused.
  */
 export function createAccessControl(deps: { tokens: Tokens }) {
-  return async function check(req: IncomingMessage): Promise<AccessOutcome> {
-    const { path, query } = splitUrl(req.url ?? "/");
-    const route = matchEndpoint(req.method ?? "GET", path);
-    // Only what the registry API has passes, so a registry behind us never sees a request no scope covers;
-    // and only valid names, so one an upstream would decode differently (`prod%2Fapp`) cannot slip past a policy.
-    if (route.kind === "not-found")
-      return { kind: "refused", status: 404, code: "UNSUPPORTED", message: "no such endpoint" };
-    if (route.kind === "wrong-method") {
-      return { kind: "refused", status: 405, code: "UNSUPPORTED", message: `${req.method} is not supported here` };
-    }
+  return async function check(request: V2Request): Promise<AccessOutcome> {
+    const { req, route, path, query } = request;
     const name = route.params.name;
-    if (name !== undefined && !isValidRepositoryName(name)) {
-      return { kind: "refused", status: 400, code: "NAME_INVALID", message: "invalid repository name" };
-    }
     const needed: ResourceAccess | undefined =
       route.endpoint.needs === "nothing"
         ? undefined
@@ -77,7 +61,7 @@ export function createAccessControl(deps: { tokens: Tokens }) {
       const rest = query.toString();
       req.url = rest ? `${path}?${rest}` : path;
     }
-    return { kind: "allowed", claims, route };
+    return { kind: "allowed", claims };
   };
 }
 

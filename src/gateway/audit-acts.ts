@@ -1,11 +1,12 @@
 import type { IncomingMessage } from "node:http";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { AuditEvent } from "../audit/event.js";
-import { splitUrl } from "../http/request-url.js";
-import type { FoundRoute } from "./access-control.js";
+import type { Logger } from "../log.js";
+import type { EndpointId } from "../registry/api.js";
 import { looksLikeDigest } from "../registry/digest.js";
-import { maxManifestBytes } from "../registry/manifest.js";
+import type { OutcomeObserver, RegistryOutcome } from "../registry/outcome.js";
 import type { ForwardedResolver } from "./forwarded.js";
+import type { V2Request } from "./v2-request.js";
 
 /** The request part of an audit record: who asked, from where, with what. */
 export function requestContext(req: IncomingMessage, forwarded: ForwardedResolver): NonNullable<AuditEvent["request"]> {
@@ -17,131 +18,100 @@ export function requestContext(req: IncomingMessage, forwarded: ForwardedResolve
   };
 }
 
+type Act = (request: V2Request, outcome: RegistryOutcome) => Omit<AuditEvent, "actor" | "request"> | undefined;
+
+const failed = (outcome: RegistryOutcome) =>
+  outcome.kind === "refused" ? { result: "failure" as const, detail: { status: outcome.status } } : undefined;
+
+const reference = ({ route }: V2Request) => {
+  const ref = route.params.reference;
+  return ref && !looksLikeDigest(ref) ? { tag: ref } : { digest: ref ?? route.params.digest };
+};
+
+/** Which endpoints are acts worth a record, and the record each outcome makes; `undefined` records nothing. */
+const acts: Record<EndpointId, Act | undefined> = {
+  "manifest.put": (request, outcome) => {
+    const tag = reference(request).tag;
+    const declared = String(request.req.headers["content-type"] ?? "").split(";")[0];
+    const stored = outcome.kind === "manifest-stored" ? outcome : undefined;
+    const digest = stored?.digest.text ?? reference(request).digest;
+    return {
+      action: "push",
+      result: "success",
+      target: {
+        repository: request.route.params.name,
+        ...(tag ? { tag } : {}),
+        ...(digest ? { digest } : {}),
+        ...(declared || stored?.mediaType ? { mediaType: declared || stored?.mediaType } : {}),
+        ...(stored ? { size: stored.size } : {}),
+      },
+      ...failed(outcome),
+    };
+  },
+  "manifest.get": (request, outcome) => {
+    if (request.method !== "GET" || outcome.kind !== "manifest-served") return undefined;
+    const tag = reference(request).tag;
+    return {
+      action: "pull",
+      result: "success",
+      target: {
+        repository: request.route.params.name,
+        ...(tag ? { tag } : {}),
+        digest: outcome.digest.text,
+        mediaType: outcome.mediaType,
+        size: outcome.size,
+      },
+    };
+  },
+  "manifest.delete": (request, outcome) => deleted(request, outcome),
+  "blob.delete": (request, outcome) => deleted(request, outcome),
+  "upload.start": (request, outcome) =>
+    outcome.kind === "mounted"
+      ? {
+          action: "mount",
+          result: "success",
+          target: { repository: request.route.params.name, digest: outcome.digest.text },
+          detail: { from: request.query.get("from") },
+        }
+      : undefined,
+  base: undefined,
+  catalog: undefined,
+  "blob.get": undefined,
+  "upload.status": undefined,
+  "upload.chunk": undefined,
+  "upload.complete": undefined,
+  "upload.cancel": undefined,
+  "tags.list": undefined,
+  "referrers.list": undefined,
+};
+
+function deleted(request: V2Request, outcome: RegistryOutcome): ReturnType<Act> {
+  return {
+    action: "delete",
+    result: "success",
+    target: { repository: request.route.params.name, ...reference(request) },
+    ...failed(outcome),
+  };
+}
+
 /**
  * Records the registry acts that pass through the gateway — manifest pushes and pulls, mounts, deletes —
- * from the upstream's answer, before that answer is passed on (http-proxy emits `proxyRes` before it
- * writes the response), so an act the client saw succeed is always on record.
+ * from what the registry says it did, before its answer leaves, so an act the client saw succeed is always
+ * on record. An act that cannot be recorded is not acknowledged: its answer is cut off.
  */
-export function createActRecorder(deps: { audit: AuditLog; forwarded: ForwardedResolver }) {
-  return function watch(
-    req: IncomingMessage,
-    route: FoundRoute,
-    actor: string,
-  ): ((upstream: IncomingMessage) => void) | undefined {
-    const { query } = splitUrl(req.url ?? "/");
-    const repository = route.params.name as string;
-    const reference = route.params.reference;
-    const tag = reference && !looksLikeDigest(reference) ? reference : undefined;
-    const base = (): Pick<AuditEvent, "actor" | "request"> => ({
-      actor: { name: actor },
-      request: requestContext(req, deps.forwarded),
-    });
-    const result = (status: number): AuditEvent["result"] => (status < 400 ? "success" : "failure");
-
-    switch (route.endpoint.id) {
-      case "manifest.put": {
-        const body = teeSmallBody(req);
-        return (upstream) => {
-          const digest =
-            header(upstream, "docker-content-digest") ??
-            (reference && looksLikeDigest(reference) ? reference : undefined);
-          const manifest = body();
-          deps.audit.record({
-            ...base(),
-            action: "push",
-            result: result(upstream.statusCode ?? 0),
-            target: {
-              repository,
-              ...(tag ? { tag } : {}),
-              ...(digest ? { digest } : {}),
-              mediaType: String(req.headers["content-type"] ?? "").split(";")[0] || manifestMediaType(manifest),
-              ...(manifest ? { size: totalSize(manifest) } : {}),
-            },
-            ...(upstream.statusCode && upstream.statusCode >= 400 ? { detail: { status: upstream.statusCode } } : {}),
-          });
-        };
+export function createActRecorder(deps: { audit: AuditLog; forwarded: ForwardedResolver; logger: Logger }) {
+  return function observer(request: V2Request, actor: string): OutcomeObserver | undefined {
+    const act = acts[request.route.endpoint.id];
+    if (!act) return undefined;
+    return (outcome) => {
+      const event = act(request, outcome);
+      if (!event) return;
+      try {
+        deps.audit.record({ ...event, actor: { name: actor }, request: requestContext(request.req, deps.forwarded) });
+      } catch (error) {
+        deps.logger.error({ err: error, requestId: request.requestId }, "could not record the act; refusing its answer");
+        request.res.destroy();
       }
-      case "manifest.get":
-        if (req.method !== "GET") return undefined;
-        return (upstream) => {
-          if (upstream.statusCode !== 200) return;
-          deps.audit.record({
-            ...base(),
-            action: "pull",
-            result: "success",
-            target: {
-              repository,
-              ...(tag ? { tag } : {}),
-              digest: header(upstream, "docker-content-digest"),
-              mediaType: header(upstream, "content-type"),
-              size: Number(header(upstream, "content-length") ?? 0),
-            },
-          });
-        };
-      case "manifest.delete":
-      case "blob.delete":
-        return (upstream) => {
-          deps.audit.record({
-            ...base(),
-            action: "delete",
-            result: result(upstream.statusCode ?? 0),
-            target: { repository, ...(tag ? { tag } : { digest: reference ?? route.params.digest }) },
-            ...(upstream.statusCode && upstream.statusCode >= 400 ? { detail: { status: upstream.statusCode } } : {}),
-          });
-        };
-      case "upload.start": {
-        const mount = query.get("mount");
-        if (mount === null) return undefined;
-        return (upstream) => {
-          if (upstream.statusCode !== 201) return;
-          deps.audit.record({
-            ...base(),
-            action: "mount",
-            result: "success",
-            target: { repository, digest: mount },
-            detail: { from: query.get("from") },
-          });
-        };
-      }
-      default:
-        return undefined;
-    }
+    };
   };
-}
-
-function header(res: IncomingMessage, name: string): string | undefined {
-  const value = res.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** Keeps a copy of a manifest body as it streams past (bounded: manifests are at most 4 MiB). */
-function teeSmallBody(req: IncomingMessage): () => Record<string, unknown> | undefined {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  req.on("data", (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= maxManifestBytes) chunks.push(chunk);
-  });
-  return () => {
-    if (size > maxManifestBytes) return undefined;
-    try {
-      return JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
-    } catch {
-      return undefined;
-    }
-  };
-}
-
-function manifestMediaType(manifest: Record<string, unknown> | undefined): string | undefined {
-  return typeof manifest?.mediaType === "string" ? manifest.mediaType : undefined;
-}
-
-/** What the push stored in all: the config and layers of an image, or the manifests an index lists. */
-function totalSize(manifest: Record<string, unknown>): number {
-  const sizes = [
-    manifest.config,
-    ...(Array.isArray(manifest.layers) ? manifest.layers : []),
-    ...(Array.isArray(manifest.manifests) ? manifest.manifests : []),
-  ].map((d) => (d && typeof (d as { size?: unknown }).size === "number" ? (d as { size: number }).size : 0));
-  return sizes.reduce((a, b) => a + b, 0);
 }

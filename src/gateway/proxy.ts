@@ -6,11 +6,12 @@ import type { Logger } from "../log.js";
 import type { ForwardedResolver } from "./forwarded.js";
 import { sendRegistryError } from "./responses.js";
 
-export type UpstreamTarget = { socketPath: string } | { url: string };
+export interface UpstreamTarget {
+  url: string;
+}
 
 /**
- * Streams `/v2/` requests to the registry behind us (the built-in one on a unix socket, or any V2 registry)
- * and their responses back, byte for byte. Absolute `Location` headers for `/v2/` paths are rewritten to
+ * Streams `/v2/` requests to a V2 registry upstream and their responses back, byte for byte. Absolute `Location` headers for `/v2/` paths are rewritten to
  * our public URL, whatever host the upstream believed it had.
  */
 export function createRegistryProxy(options: {
@@ -20,17 +21,13 @@ export function createRegistryProxy(options: {
 }) {
   const { upstream, forwarded, logger } = options;
   const proxy = httpProxy.createProxyServer({
-    // http-proxy passes socketPath through to http.request; its types insist on host and port.
-    target:
-      "socketPath" in upstream
-        ? ({ socketPath: upstream.socketPath } as unknown as httpProxy.ServerOptions["target"])
-        : upstream.url,
-    changeOrigin: "url" in upstream,
+    target: upstream.url,
+    changeOrigin: true,
     ws: false,
     xfwd: false,
     // Connections to the upstream are kept and reused; one idle for five minutes mid-request is given up.
     agent:
-      "url" in upstream && upstream.url.startsWith("https:")
+      upstream.url.startsWith("https:")
         ? new HttpsAgent({ keepAlive: true })
         : new HttpAgent({ keepAlive: true }),
     proxyTimeout: 5 * 60 * 1000,
@@ -38,17 +35,11 @@ export function createRegistryProxy(options: {
   });
 
   const observers = new WeakMap<IncomingMessage, (upstream: IncomingMessage) => void>();
-  proxy.on("proxyRes", (proxyRes, req, res) => {
+  proxy.on("proxyRes", (proxyRes, req, res: ServerResponse) => {
     const location = proxyRes.headers.location;
     if (location) proxyRes.headers.location = publicLocation(location, forwarded(req).publicBase);
-    try {
-      observers.get(req)?.(proxyRes);
-    } catch (error) {
-      // The act could not be recorded, so it is not acknowledged: the client sees a cut-off answer.
-      logger.error({ err: error, url: req.url }, "could not record the act; refusing its answer");
-      proxyRes.destroy();
-      res.destroy();
-    }
+    observers.get(req)?.(proxyRes);
+    if (res.destroyed) proxyRes.destroy();
   });
 
   /** `observe` sees the upstream's answer before any of it reaches the client. */

@@ -8,15 +8,21 @@ import type { AuthStack } from "../auth/from-config.js";
 import { splitUrl } from "../http/request-url.js";
 import type { Logger } from "../log.js";
 import { matchEndpoint } from "../registry/api.js";
+import type { Registry } from "../registry/app.js";
+import { isValidRepositoryName } from "../registry/names.js";
+import type { RegistryBackend } from "./backend.js";
+import { builtInBackend } from "./built-in-backend.js";
 import { createCaPages, type CaSource } from "./ca-pages.js";
 import { createForwardedResolver } from "./forwarded.js";
 import { createHealth, type ReadinessCheck } from "./health.js";
 import { createMetrics, type Metrics } from "./metrics.js";
-import { createRegistryProxy, type UpstreamTarget } from "./proxy.js";
+import type { UpstreamTarget } from "./proxy.js";
 import type { RateLimits } from "./rate-limits.js";
 import { createRegistryGuard } from "./registry-guard.js";
 import { sendRegistryError, sendText } from "./responses.js";
 import { createTokenEndpoint } from "./token-endpoint.js";
+import { upstreamBackend } from "./upstream-backend.js";
+import type { V2Request } from "./v2-request.js";
 
 export interface GatewayTls {
   certChainPem: string;
@@ -34,8 +40,11 @@ export interface GatewayOptions {
   host: string;
   port: number;
   tls: GatewayTls;
+  /** 48 bytes that encrypt TLS session tickets; processes sharing them resume each other's sessions. */
+  sessionTicketKeys?: Buffer;
   ca: CaSource;
-  upstream: UpstreamTarget;
+  /** The built-in registry, called in this process, or a V2 registry to stream to. */
+  registry: { builtIn: Registry } | { upstream: UpstreamTarget };
   trustedProxies: readonly string[];
   publicUrl?: string;
   auth?: GatewayAuth;
@@ -57,6 +66,7 @@ export interface Gateway {
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+type V2Handler = (request: V2Request) => void;
 
 /** One row of the gateway's own routes; `/v2/` rows are named after the registry endpoint they reach. */
 interface Route {
@@ -71,8 +81,8 @@ const idleTimeoutMs = 5 * 60 * 1000;
 const read = ["GET", "HEAD"];
 const exactly = (path: string) => (p: string) => p === path;
 
-function secureContext(tls: GatewayTls): SecureContextOptions {
-  return { cert: tls.certChainPem, key: tls.keyPem, ...tlsVersions };
+function secureContext(tls: GatewayTls, ticketKeys?: Buffer): SecureContextOptions & { ticketKeys?: Buffer } {
+  return { cert: tls.certChainPem, key: tls.keyPem, ...tlsVersions, ...(ticketKeys ? { ticketKeys } : {}) };
 }
 
 /** The HTTPS front door: CA distribution, tokens, health and metrics, and `/v2/` streamed to the registry. */
@@ -81,7 +91,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const audit = options.audit ?? noAudit;
   const metrics = createMetrics();
   const forwarded = createForwardedResolver({ trustedProxies: options.trustedProxies, publicUrl: options.publicUrl });
-  const proxy = createRegistryProxy({ upstream: options.upstream, forwarded, logger });
+  const backend: RegistryBackend =
+    "builtIn" in options.registry
+      ? builtInBackend(options.registry.builtIn, forwarded)
+      : upstreamBackend({ upstream: options.registry.upstream, forwarded, logger });
   const ca = createCaPages(options.ca);
   const health = createHealth(options.readiness ?? {});
   const deps = { audit, forwarded, metrics, logger, rateLimits: options.rateLimits };
@@ -89,7 +102,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const redirectToCa: Handler = (_req, res) => sendText(res, 302, "text/plain", "see /ca\n", { Location: "/ca" });
   const renderMetrics: Handler = (_req, res) =>
     sendText(res, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.render());
-  const registry = auth ? createRegistryGuard({ ...deps, auth, proxy, upstream: options.upstream }) : proxy;
+  const registry: V2Handler = auth
+    ? createRegistryGuard({ ...deps, auth, backend })
+    : (request) => backend.serve(request);
   const underV2 = (p: string) => p === "/v2" || p.startsWith("/v2/");
 
   // prettier-ignore
@@ -107,18 +122,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       { name: "jwks",  methods: read, match: exactly("/.well-known/jwks.json"),      handle: jwks(auth) },
       { name: "signing-certificates", methods: read, match: exactly("/token/signing.crt"), handle: signingCertificates(auth) },
     ] : []),
-    { name: "v2", methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], match: underV2, handle: registry },
   ];
 
   // No limit on a whole request (a layer upload takes as long as it takes), but a connection that sends and
   // receives nothing for five minutes is closed.
   const server = createServer(
-    { ...secureContext(options.tls), requestTimeout: 0, keepAliveTimeout: 65_000 },
+    { ...secureContext(options.tls, options.sessionTicketKeys), requestTimeout: 0, keepAliveTimeout: 65_000 },
     (req, res) => {
-      const { path } = splitUrl(req.url ?? "/");
-      const route = routes.find((r) => r.match(path));
-      observe(req, res, route ? routeName(route, req, path) : "unknown");
+      const { path, query } = splitUrl(req.url ?? "/");
+      const requestId = randomUUID();
+      req.headers["x-request-id"] = requestId;
       try {
+        if (underV2(path)) return serveV2(req, res, path, query, requestId);
+        const route = routes.find((r) => r.match(path));
+        observe(req, res, route?.name ?? "unknown", path, requestId);
         if (!route) {
           sendText(
             res,
@@ -127,10 +144,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             "not found: the registry API is under /v2/, the CA under /ca\n",
           );
         } else if (!route.methods.includes(req.method ?? "GET")) {
-          const message = `${req.method} is not allowed here`;
           const allow = { Allow: route.methods.join(", ") };
-          if (route.name === "v2") sendRegistryError(res, 405, "UNSUPPORTED", message, allow);
-          else sendText(res, 405, "text/plain; charset=utf-8", `${message}\n`, allow);
+          sendText(res, 405, "text/plain; charset=utf-8", `${req.method} is not allowed here\n`, allow);
         } else {
           route.handle(req, res);
         }
@@ -145,13 +160,32 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   server.timeout = idleTimeoutMs;
   server.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
 
+  /**
+   * A `/v2/` request, matched against the API table once: only what the API has passes, so a registry behind
+   * us never sees a request no scope covers; and only valid names, so one an upstream would decode
+   * differently (`prod%2Fapp`) cannot slip past a policy.
+   */
+  function serveV2(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, requestId: string) {
+    const method = req.method ?? "GET";
+    const route = matchEndpoint(method, path);
+    observe(req, res, route.kind === "found" ? route.endpoint.id : "v2.unknown", path, requestId);
+    if (route.kind === "not-found") return sendRegistryError(res, 404, "UNSUPPORTED", "no such endpoint");
+    if (route.kind === "wrong-method") {
+      const allow = { Allow: [...new Set(route.allowed)].join(", ") };
+      return sendRegistryError(res, 405, "UNSUPPORTED", `${method} is not supported here`, allow);
+    }
+    const name = route.params.name;
+    if (name !== undefined && !isValidRepositoryName(name)) {
+      return sendRegistryError(res, 400, "NAME_INVALID", "invalid repository name");
+    }
+    registry({ req, res, method, path, query, route, requestId });
+  }
+
   const socketMarks = new WeakMap<object, { read: number; written: number }>();
 
   /** The access log line and the request metrics, when the response is done. */
-  function observe(req: IncomingMessage, res: ServerResponse, route: string): void {
+  function observe(req: IncomingMessage, res: ServerResponse, route: string, path: string, requestId: string): void {
     const started = process.hrtime.bigint();
-    const requestId = randomUUID();
-    req.headers["x-request-id"] = requestId;
     const socket = req.socket;
     res.once("close", () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -165,7 +199,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         {
           requestId,
           method: req.method,
-          path: splitUrl(req.url ?? "/").path,
+          path,
           status,
           ms: Math.round(seconds * 1000),
           remote: socket.remoteAddress,
@@ -188,7 +222,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     port: (server.address() as AddressInfo).port,
     metrics,
     reloadTls(tls) {
-      server.setSecureContext(secureContext(tls));
+      server.setSecureContext(secureContext(tls, options.sessionTicketKeys));
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -196,12 +230,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         server.closeAllConnections();
       }),
   };
-}
-
-function routeName(route: Route, req: IncomingMessage, path: string): string {
-  if (route.name !== "v2") return route.name;
-  const endpoint = matchEndpoint(req.method ?? "GET", path);
-  return endpoint.kind === "found" ? endpoint.endpoint.id : "v2.unknown";
 }
 
 function jwks(auth: GatewayAuth): Handler {

@@ -21,14 +21,8 @@ export function upstreamGet(
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
       res.on("error", reject);
     };
-    const req =
-      "socketPath" in upstream
-        ? request({ socketPath: upstream.socketPath, path, headers: { Host: "registry", ...headers } }, callback)
-        : (upstream.url.startsWith("https:") ? httpsRequest : request)(
-            new URL(path, upstream.url),
-            { headers },
-            callback,
-          );
+    const send = upstream.url.startsWith("https:") ? httpsRequest : request;
+    const req = send(new URL(path, upstream.url), { headers }, callback);
     req.setTimeout(30_000, () => req.destroy(new Error("upstream timed out")));
     req.on("error", reject);
     req.end();

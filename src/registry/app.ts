@@ -11,7 +11,7 @@ import { createManifestHandlers } from "./handlers/manifests.js";
 import type { Handler } from "./handlers/types.js";
 import { createUploadHandlers } from "./handlers/uploads.js";
 import { splitUrl } from "../http/request-url.js";
-import { sendError } from "./http.js";
+import { sendError, type RequestContext } from "./http.js";
 import { createManifestStore } from "./manifest-store.js";
 import { createReferrers } from "./referrers.js";
 import type { StorageDriver } from "./storage/driver.js";
@@ -24,8 +24,15 @@ export interface RegistryDeps {
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** The built-in OCI distribution registry as a plain Node request handler. It trusts every caller. */
-export function createRegistryHandler({ storage, logger = silentLogger }: RegistryDeps): RequestHandler {
+export interface Registry {
+  /** Serves a request already matched against the API table; never rejects (failures are answered). */
+  handle(ctx: RequestContext, endpoint: EndpointId, params: RouteParams): Promise<void>;
+  /** The registry as a plain Node request handler that matches requests itself (`portcullis registry`). */
+  listener: RequestHandler;
+}
+
+/** The built-in OCI distribution registry. It trusts every caller: who may do what is decided in front of it. */
+export function createRegistry({ storage, logger = silentLogger }: RegistryDeps): Registry {
   const blobs = createBlobStore(storage);
   const manifests = createManifestStore(storage, blobs);
   const uploads = createUploadStore(storage, blobs);
@@ -51,43 +58,57 @@ export function createRegistryHandler({ storage, logger = silentLogger }: Regist
     "referrers.list": listing.referrers,
   };
 
-  return (req, res) => {
-    res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
-    const method = req.method ?? "GET";
-    const { path, query } = splitUrl(req.url ?? "/");
-    const route = matchEndpoint(method, path);
-    const requestId = String(req.headers["x-request-id"] ?? randomUUID());
-    const run = async () => {
+  async function handle(ctx: RequestContext, endpoint: EndpointId, params: RouteParams): Promise<void> {
+    ctx.res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
+    try {
+      await handlers[endpoint](ctx, params as Required<RouteParams>);
+    } catch (error) {
+      respondWithError(ctx, error, logger);
+    }
+  }
+
+  return {
+    handle,
+    listener(req, res) {
+      const method = req.method ?? "GET";
+      const { path, query } = splitUrl(req.url ?? "/");
+      const ctx: RequestContext = {
+        req,
+        res,
+        method,
+        path,
+        query,
+        requestId: String(req.headers["x-request-id"] ?? randomUUID()),
+      };
+      const route = matchEndpoint(method, path);
+      if (route.kind === "found") return void handle(ctx, route.endpoint.id, route.params);
+      res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
       if (route.kind === "not-found") {
-        throw new RegistryError("UNSUPPORTED", "no such endpoint", { method, path }, 404);
+        return sendError(res, new RegistryError("UNSUPPORTED", "no such endpoint", { method, path }, 404));
       }
-      if (route.kind === "wrong-method") {
-        res.setHeader("Allow", [...new Set(route.allowed)].join(", "));
-        throw new RegistryError("UNSUPPORTED", `${method} is not supported here`, { method, path });
-      }
-      await handlers[route.endpoint.id]({ req, res, method, path, query }, route.params as Required<RouteParams>);
-    };
-    run().catch((error: unknown) => respondWithError(res, error, logger.child({ requestId, method, path })));
+      res.setHeader("Allow", [...new Set(route.allowed)].join(", "));
+      sendError(res, new RegistryError("UNSUPPORTED", `${method} is not supported here`, { method, path }));
+    },
   };
 }
 
-function respondWithError(res: ServerResponse, error: unknown, logger: Logger): void {
-  if (res.headersSent) {
+function respondWithError(ctx: RequestContext, error: unknown, logger: Logger): void {
+  const { res } = ctx;
+  const log = () => logger.child({ requestId: ctx.requestId, method: ctx.method, path: ctx.path });
+  if (res.headersSent || res.destroyed) {
     // The status line is gone; all that is left is to cut the response short so the client sees a failure.
-    logger.warn({ err: error }, "response failed after headers were sent");
+    if (!isClientGone(error)) log().warn({ err: error }, "response failed after headers were sent");
     res.destroy();
-    return;
-  }
-  if (error instanceof RegistryError) {
-    sendError(res, error);
     return;
   }
   if (isClientGone(error)) {
     res.destroy();
     return;
   }
-  logger.error({ err: error }, "registry request failed");
-  sendError(res, new RegistryError("UNKNOWN", "internal error"));
+  const answer = error instanceof RegistryError ? error : new RegistryError("UNKNOWN", "internal error");
+  if (!(error instanceof RegistryError)) log().error({ err: error }, "registry request failed");
+  ctx.observe?.({ kind: "refused", status: answer.status });
+  sendError(res, answer);
 }
 
 function isClientGone(error: unknown): boolean {

@@ -1,13 +1,27 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ByteRange } from "./storage/driver.js";
 import { rangeInvalid, RegistryError } from "./errors.js";
+import type { OutcomeObserver } from "./outcome.js";
 
+/** One registry request, matched against the API table once by whoever received it. */
 export interface RequestContext {
   req: IncomingMessage;
   res: ServerResponse;
   method: string;
   path: string;
   query: URLSearchParams;
+  requestId: string;
+  /** `https://host[:port]` that `Location` headers start with, as the client sees us; relative when absent. */
+  publicBase?: string;
+  /** Told what the request did, just before its answer is written. */
+  observe?: OutcomeObserver;
+  /** The repositories the caller may see in the catalog; all of them when absent. */
+  mayList?: (repository: string) => boolean;
+}
+
+/** A `Location` header for one of our API paths: absolute on the public URL when the caller gave one. */
+export function locationOf(ctx: Pick<RequestContext, "publicBase">, path: string): string {
+  return `${ctx.publicBase ?? ""}${path}`;
 }
 
 export function sendJson(

@@ -19,6 +19,8 @@ export interface ParsedManifest {
   blobs: Digest[];
   /** Manifests that must be in the repository: the children of an index. */
   manifests: Digest[];
+  /** What the manifest stores in all: its config and layers, or the manifests an index lists. */
+  totalSize: number;
   subject?: Descriptor;
   artifactType?: string;
   annotations?: Record<string, string>;
@@ -55,17 +57,22 @@ export function parseManifest(content: Buffer, contentType: string | undefined):
     throw invalid("unknown manifest media type", { mediaType: declared ?? header ?? null });
   }
 
-  const parsed: ParsedManifest = { mediaType, blobs: [], manifests: [] };
+  const parsed: ParsedManifest = { mediaType, blobs: [], manifests: [], totalSize: 0 };
+  const counted = (value: unknown, field: string) => {
+    const digest = descriptorDigest(value, field);
+    parsed.totalSize += (value as Descriptor).size;
+    return digest;
+  };
   if (isIndexType(mediaType)) {
     if (!Array.isArray(json.manifests)) throw invalid("index has no manifests list");
-    parsed.manifests = json.manifests.map((entry, i) => descriptorDigest(entry, `manifests[${i}]`));
+    parsed.manifests = json.manifests.map((entry, i) => counted(entry, `manifests[${i}]`));
   } else {
     const config = json.config;
-    parsed.blobs.push(descriptorDigest(config, "config"));
+    parsed.blobs.push(counted(config, "config"));
     parsed.configMediaType = (config as Descriptor).mediaType;
     if (!Array.isArray(json.layers)) throw invalid("manifest has no layers list");
     json.layers.forEach((layer, i) => {
-      const digest = descriptorDigest(layer, `layers[${i}]`);
+      const digest = counted(layer, `layers[${i}]`);
       if (!isForeign(layer as Descriptor)) parsed.blobs.push(digest);
     });
   }

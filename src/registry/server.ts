@@ -3,7 +3,7 @@ import { rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { parseListen } from "../http/listen-address.js";
 import type { Logger } from "../log.js";
-import { createRegistryHandler } from "./app.js";
+import { createRegistry } from "./app.js";
 import { createFilesystemDriver } from "./storage/filesystem.js";
 
 export interface RegistryServer {
@@ -22,8 +22,8 @@ export interface RegistryServerOptions {
 
 /** The registry layer alone on a loopback port or a unix socket: it has no auth, so never expose it. */
 export async function startRegistryServer({ root, listen, logger }: RegistryServerOptions): Promise<RegistryServer> {
-  const handler = createRegistryHandler({ storage: createFilesystemDriver(root), logger });
-  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, handler);
+  const { listener } = createRegistry({ storage: createFilesystemDriver(root), logger });
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, listener);
   const target = parseListen(listen);
   if ("socket" in target) await rm(target.socket, { force: true });
   await new Promise<void>((resolve, reject) => {

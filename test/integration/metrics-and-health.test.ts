@@ -110,13 +110,13 @@ describe("/healthz and /readyz", () => {
       expect(failing.status).toBe(503);
       expect(JSON.parse(failing.body.toString())).toEqual({
         status: "unavailable",
-        checks: { storage: expect.stringMatching(/not writable: EROFS/) },
+        checks: { storage: expect.stringMatching(/not writable: EROFS/), directories: "ok" },
       });
     } finally {
       execFileSync("umount", [root]);
     }
     const recovered = await gw.request("/readyz");
     expect(recovered.status).toBe(200);
-    expect(JSON.parse(recovered.body.toString())).toEqual({ status: "ok", checks: { storage: "ok" } });
+    expect(JSON.parse(recovered.body.toString())).toEqual({ status: "ok", checks: { storage: "ok", directories: "ok" } });
   });
 });

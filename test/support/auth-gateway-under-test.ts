@@ -1,17 +1,14 @@
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { auditDir, createAuditLog } from "../../src/audit/audit-log.js";
+import { auditDir } from "../../src/audit/audit-log.js";
 import type { AuditRecord } from "../../src/audit/event.js";
 import { readRecords } from "../../src/audit/reader.js";
-import { authFromConfig, type AuthStack } from "../../src/auth/from-config.js";
+import type { AuthStack } from "../../src/auth/from-config.js";
 import { hashPassword, writeHtpasswd } from "../../src/auth/authn/htpasswd-file.js";
 import { configSchema, type Config } from "../../src/config/schema.js";
-import { createRateLimits } from "../../src/gateway/rate-limits.js";
-import { startGateway, type Gateway } from "../../src/gateway/server.js";
-import { checkWritable } from "../../src/registry/storage/writable-check.js";
+import type { Gateway } from "../../src/gateway/server.js";
 import { createLogger } from "../../src/log.js";
-import { ensureTlsMaterial, loadSigningCa } from "../../src/pki/tls-material.js";
-import { startRegistryServer, type RegistryServer } from "../../src/registry/server.js";
+import { startPortcullis } from "../../src/portcullis.js";
 import { httpsRequest, type HttpsResponse } from "./https-client.js";
 import { makeTempDir } from "./temp-dir.js";
 
@@ -42,12 +39,11 @@ export interface AuthGatewayUnderTest {
     options?: { method?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string },
   ): Promise<HttpsResponse>;
   gateway: Gateway;
-  registry: RegistryServer;
   stop(): Promise<void>;
 }
 
 /**
- * The gateway with token authentication in this process, over a built-in registry on a loopback port:
+ * The whole server (`startPortcullis`, as each `serve` worker runs it) in this process on 127.0.0.1:0:
  * `users` are written to its htpasswd file, `settings` are merged into the config (auth, policies, …).
  */
 export async function startAuthGatewayUnderTest(options: {
@@ -57,6 +53,7 @@ export async function startAuthGatewayUnderTest(options: {
 }): Promise<AuthGatewayUnderTest> {
   const dir = await makeTempDir("portcullis-auth-");
   const config = configSchema.parse({
+    listen: "127.0.0.1:0",
     certs: join(dir.path, "certs"),
     data: join(dir.path, "data"),
     log: { level: "debug" },
@@ -74,30 +71,14 @@ export async function startAuthGatewayUnderTest(options: {
     Object.entries(options.users).map(async ([user, password]) => ({ user, hash: await hashPassword(password) })),
   );
   await writeHtpasswd(join(config.certs, "htpasswd"), entries);
-  const material = await ensureTlsMaterial({ config, names: ["localhost", "127.0.0.1"] });
   let compares = 0;
-  const auth = await authFromConfig(config, {
+  const server = await startPortcullis(config, {
     logger,
-    ca: await loadSigningCa(config),
     env: options.env,
     onBcrypt: () => compares++,
+    names: ["localhost", "127.0.0.1"],
   });
-  const registry = await startRegistryServer({ root: config.data, listen: "127.0.0.1:0", logger });
-  const audit = createAuditLog({ dataDir: config.data });
-  const rateLimits = createRateLimits(config.rateLimits, { logger });
-  const gateway = await startGateway({
-    host: "127.0.0.1",
-    port: 0,
-    tls: material,
-    ca: { current: () => material },
-    upstream: { url: registry.url },
-    trustedProxies: [],
-    auth,
-    audit,
-    rateLimits,
-    readiness: { storage: () => checkWritable(config.data) },
-    logger,
-  });
+  const { gateway, material, auth } = server;
   const url = `https://127.0.0.1:${gateway.port}`;
   const caPem = material.caCertPem as string;
   const request: AuthGatewayUnderTest["request"] = (path, init = {}) =>
@@ -123,13 +104,8 @@ export async function startAuthGatewayUnderTest(options: {
     },
     request,
     gateway,
-    registry,
     async stop() {
-      await gateway.close();
-      await registry.close();
-      await auth.close();
-      audit.close();
-      await rateLimits.close();
+      await server.close();
       await dir.stop();
     },
   };

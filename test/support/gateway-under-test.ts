@@ -4,7 +4,8 @@ import { configSchema } from "../../src/config/schema.js";
 import { startGateway, type Gateway } from "../../src/gateway/server.js";
 import { silentLogger } from "../../src/log.js";
 import { ensureTlsMaterial, type TlsMaterial } from "../../src/pki/tls-material.js";
-import { startRegistryServer, type RegistryServer } from "../../src/registry/server.js";
+import { createRegistry } from "../../src/registry/app.js";
+import { createFilesystemDriver } from "../../src/registry/storage/filesystem.js";
 import { makeTempDir } from "./temp-dir.js";
 
 export interface GatewayUnderTest {
@@ -14,7 +15,6 @@ export interface GatewayUnderTest {
   certsDir: string;
   material: TlsMaterial;
   gateway: Gateway;
-  registry?: RegistryServer;
   stop(): Promise<void>;
 }
 
@@ -25,20 +25,19 @@ export interface GatewayTestOptions {
   publicUrl?: string;
 }
 
-/** The gateway in this process on 127.0.0.1:0, with a fresh CA and a built-in registry on a loopback port. */
+/** The gateway without auth in this process on 127.0.0.1:0, with a fresh CA, over the built-in registry or an upstream. */
 export async function startGatewayUnderTest(options: GatewayTestOptions = {}): Promise<GatewayUnderTest> {
   const dir = await makeTempDir("portcullis-gateway-");
   const config: Config = configSchema.parse({ certs: join(dir.path, "certs"), data: join(dir.path, "data") });
   const material = await ensureTlsMaterial({ config, names: ["localhost", "127.0.0.1"] });
-  const registry = options.upstreamUrl
-    ? undefined
-    : await startRegistryServer({ root: config.data, listen: "127.0.0.1:0" });
   const gateway = await startGateway({
     host: "127.0.0.1",
     port: 0,
     tls: material,
     ca: { current: () => material },
-    upstream: { url: options.upstreamUrl ?? (registry as RegistryServer).url },
+    registry: options.upstreamUrl
+      ? { upstream: { url: options.upstreamUrl } }
+      : { builtIn: createRegistry({ storage: createFilesystemDriver(config.data) }) },
     trustedProxies: options.trustedProxies ?? [],
     publicUrl: options.publicUrl,
     logger: silentLogger,
@@ -50,10 +49,8 @@ export async function startGatewayUnderTest(options: GatewayTestOptions = {}): P
     certsDir: config.certs,
     material,
     gateway,
-    registry,
     async stop() {
       await gateway.close();
-      await registry?.close();
       await dir.stop();
     },
   };

@@ -37,10 +37,11 @@ export function createBlobHandlers(blobs: BlobStore): { get: Handler; delete: Ha
       await pipeline(await blobs.open(digest, range), res);
     },
 
-    async delete({ res }, params) {
+    async delete({ res, observe }, params) {
       const name = checkRepositoryName(params.name);
       const digest = parseDigest(params.digest);
       await blobs.unlink(name, digest);
+      observe?.({ kind: "deleted" });
       sendEmpty(res, 202, { "Docker-Content-Digest": digest.text });
     },
   };

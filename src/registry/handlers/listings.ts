@@ -19,8 +19,9 @@ export function createListingHandlers(
       sendJson(res, 200, {});
     },
 
-    async catalog({ res, path, query }) {
-      const { page, headers } = paginate(await catalog.repositories(), query, path, invalidPageSize);
+    async catalog({ res, path, query, mayList }) {
+      const all = await catalog.repositories();
+      const { page, headers } = paginate(mayList ? all.filter(mayList) : all, query, path, invalidPageSize);
       sendJson(res, 200, { repositories: page }, headers);
     },
 

@@ -1,5 +1,5 @@
 import { RegistryError } from "../errors.js";
-import { readSmallBody, sendEmpty } from "../http.js";
+import { locationOf, readSmallBody, sendEmpty } from "../http.js";
 import { maxManifestBytes } from "../manifest.js";
 import { parseReference, type ManifestStore } from "../manifest-store.js";
 import { checkRepositoryName } from "../names.js";
@@ -10,9 +10,11 @@ const tooLarge = () =>
 
 export function createManifestHandlers(manifests: ManifestStore): Record<"get" | "put" | "delete", Handler> {
   return {
-    async get({ req, res }, params) {
+    async get({ req, res, observe }, params) {
       const name = checkRepositoryName(params.name);
       const manifest = await manifests.get(name, parseReference(params.reference));
+      const { digest, mediaType } = manifest;
+      observe?.({ kind: "manifest-served", digest, mediaType, size: manifest.content.length });
       res.writeHead(200, {
         "Content-Type": manifest.mediaType,
         "Content-Length": manifest.content.length,
@@ -22,21 +24,24 @@ export function createManifestHandlers(manifests: ManifestStore): Record<"get" |
       res.end(req.method === "HEAD" ? undefined : manifest.content);
     },
 
-    async put({ req, res }, params) {
+    async put(ctx, params) {
+      const { req, res, observe } = ctx;
       const name = checkRepositoryName(params.name);
       const reference = parseReference(params.reference);
       const content = await readSmallBody(req, maxManifestBytes, tooLarge);
       const { digest, manifest } = await manifests.put(name, reference, content, req.headers["content-type"]);
+      observe?.({ kind: "manifest-stored", digest, mediaType: manifest.mediaType, size: manifest.totalSize });
       sendEmpty(res, 201, {
-        Location: `/v2/${name}/manifests/${digest.text}`,
+        Location: locationOf(ctx, `/v2/${name}/manifests/${digest.text}`),
         "Docker-Content-Digest": digest.text,
         ...(manifest.subject ? { "OCI-Subject": manifest.subject.digest } : {}),
       });
     },
 
-    async delete({ res }, params) {
+    async delete({ res, observe }, params) {
       const name = checkRepositoryName(params.name);
       await manifests.delete(name, parseReference(params.reference));
+      observe?.({ kind: "deleted" });
       sendEmpty(res, 202);
     },
   };

@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { BlobStore } from "../blob-store.js";
 import { parseDigest } from "../digest.js";
 import { RegistryError } from "../errors.js";
-import { contentLength, hasBody, parseContentRange, sendEmpty } from "../http.js";
+import { contentLength, hasBody, locationOf, parseContentRange, sendEmpty, type RequestContext } from "../http.js";
 import { checkRepositoryName, checkUploadId } from "../names.js";
 import type { Chunk, UploadStore } from "../upload-store.js";
 import type { Handler } from "./types.js";
@@ -10,22 +10,21 @@ import type { Handler } from "./types.js";
 type UploadHandlers = Record<"start" | "status" | "chunk" | "complete" | "cancel", Handler>;
 
 export function createUploadHandlers(uploads: UploadStore, blobs: BlobStore): UploadHandlers {
-  const uploadLocation = (name: string, id: string) => `/v2/${name}/blobs/uploads/${id}`;
-
-  function progress(name: string, id: string, size: number) {
+  function progress(ctx: RequestContext, name: string, id: string, size: number) {
     return {
-      Location: uploadLocation(name, id),
+      Location: locationOf(ctx, `/v2/${name}/blobs/uploads/${id}`),
       Range: `0-${Math.max(0, size - 1)}`,
       "Docker-Upload-UUID": id,
     };
   }
 
-  function created(name: string, digest: string) {
-    return { Location: `/v2/${name}/blobs/${digest}`, "Docker-Content-Digest": digest };
+  function created(ctx: RequestContext, name: string, digest: string) {
+    return { Location: locationOf(ctx, `/v2/${name}/blobs/${digest}`), "Docker-Content-Digest": digest };
   }
 
   return {
-    async start({ req, res, query }, params) {
+    async start(ctx, params) {
+      const { req, res, query, observe } = ctx;
       const name = checkRepositoryName(params.name);
       const mount = query.get("mount");
       if (mount !== null) {
@@ -34,7 +33,8 @@ export function createUploadHandlers(uploads: UploadStore, blobs: BlobStore): Up
         // Without a readable source the spec lets the registry fall back to an ordinary upload session.
         if (from !== null && (await blobs.stat(checkRepositoryName(from), digest))) {
           await blobs.link(name, digest);
-          sendEmpty(res, 201, created(name, digest.text));
+          observe?.({ kind: "mounted", digest });
+          sendEmpty(res, 201, created(ctx, name, digest.text));
           return;
         }
       }
@@ -48,33 +48,36 @@ export function createUploadHandlers(uploads: UploadStore, blobs: BlobStore): Up
           await uploads.cancel(name, id).catch(() => undefined);
           throw error;
         }
-        sendEmpty(res, 201, created(name, digest.text));
+        sendEmpty(res, 201, created(ctx, name, digest.text));
         return;
       }
-      sendEmpty(res, 202, progress(name, id, 0));
+      sendEmpty(res, 202, progress(ctx, name, id, 0));
     },
 
-    async status({ res }, params) {
+    async status(ctx, params) {
+      const { res } = ctx;
       const name = checkRepositoryName(params.name);
       const id = checkUploadId(params.id);
-      sendEmpty(res, 204, progress(name, id, await uploads.size(name, id)));
+      sendEmpty(res, 204, progress(ctx, name, id, await uploads.size(name, id)));
     },
 
-    async chunk({ req, res }, params) {
+    async chunk(ctx, params) {
+      const { req, res } = ctx;
       const name = checkRepositoryName(params.name);
       const id = checkUploadId(params.id);
       const size = await uploads.append(name, id, chunkOf(req));
-      sendEmpty(res, 202, progress(name, id, size));
+      sendEmpty(res, 202, progress(ctx, name, id, size));
     },
 
-    async complete({ req, res, query }, params) {
+    async complete(ctx, params) {
+      const { req, res, query } = ctx;
       const name = checkRepositoryName(params.name);
       const id = checkUploadId(params.id);
       const digestText = query.get("digest");
       if (digestText === null) throw new RegistryError("DIGEST_INVALID", "the digest query parameter is required");
       const digest = parseDigest(digestText);
       await uploads.complete(name, id, digest, hasBody(req) ? chunkOf(req) : undefined);
-      sendEmpty(res, 201, created(name, digest.text));
+      sendEmpty(res, 201, created(ctx, name, digest.text));
     },
 
     async cancel({ res }, params) {

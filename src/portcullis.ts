@@ -1,0 +1,100 @@
+import { createAuditLog, type AuditLog } from "./audit/audit-log.js";
+import { authFromConfig, type AuthStack } from "./auth/from-config.js";
+import type { Config } from "./config/schema.js";
+import { createRateLimits, type RateLimits } from "./gateway/rate-limits.js";
+import { startGateway, type Gateway } from "./gateway/server.js";
+import { checkUpstream } from "./gateway/upstream-client.js";
+import { parseHostPort } from "./http/listen-address.js";
+import type { Logger } from "./log.js";
+import { loadSessionTicketKeys } from "./pki/session-tickets.js";
+import { certPaths, ensureTlsMaterial, loadSigningCa, type TlsMaterial } from "./pki/tls-material.js";
+import { watchServerCertificate } from "./pki/watch.js";
+import { createRegistry } from "./registry/app.js";
+import { createFilesystemDriver } from "./registry/storage/filesystem.js";
+import { checkWritable } from "./registry/storage/writable-check.js";
+
+export interface Portcullis {
+  gateway: Gateway;
+  material: TlsMaterial;
+  auth: AuthStack;
+  audit: AuditLog;
+  rateLimits: RateLimits;
+  close(): Promise<void>;
+}
+
+export interface PortcullisDeps {
+  logger: Logger;
+  /** Counts bcrypt comparisons (tests of the credential cache). */
+  onBcrypt?: () => void;
+  env?: NodeJS.ProcessEnv;
+  /** Names the generated server certificate covers, instead of the machine's own. */
+  names?: readonly string[];
+}
+
+/**
+ * One server process: the HTTPS gateway with token auth, rate limits and the audit log, over the built-in
+ * registry (called in this process) or an upstream. Every worker of `serve` runs one; so do the tests. It
+ * keeps nothing that another worker needs in memory only: uploads, locks, keys and the audit log are on
+ * disk, budgets on disk or in Redis.
+ */
+export async function startPortcullis(config: Readonly<Config>, deps: PortcullisDeps): Promise<Portcullis> {
+  const { logger } = deps;
+  const listen = parseHostPort(config.listen);
+  const material = await ensureTlsMaterial({ config, names: deps.names });
+  const auth = await authFromConfig(config, {
+    logger,
+    ca: await loadSigningCa(config),
+    env: deps.env,
+    onBcrypt: deps.onBcrypt,
+  });
+  const audit = createAuditLog({ dataDir: config.data });
+  const rateLimits = createRateLimits(config.rateLimits, { redisUrl: config.redis?.url, logger });
+  const upstream = config.upstream ? { url: config.upstream } : undefined;
+  let current = material;
+  const gateway = await startGateway({
+    host: listen.host,
+    port: listen.port,
+    tls: material,
+    sessionTicketKeys: await loadSessionTicketKeys(config.certs),
+    ca: { current: () => current },
+    registry: upstream
+      ? { upstream }
+      : { builtIn: createRegistry({ storage: createFilesystemDriver(config.data), logger: logger.child({ layer: "registry" }) }) },
+    trustedProxies: config.trustedProxies,
+    publicUrl: config.publicUrl,
+    auth,
+    audit,
+    rateLimits,
+    readiness: {
+      storage: () => checkWritable(config.data),
+      ...(upstream ? { upstream: () => checkUpstream(upstream) } : {}),
+      directories: () => auth.checkDirectories(),
+    },
+    logger,
+  });
+  const stopWatching = config.tls.server
+    ? () => undefined
+    : watchServerCertificate(
+        certPaths(config.certs),
+        (pair) => {
+          gateway.reloadTls(pair);
+          current = { ...current, ...pair };
+          logger.info("server certificate reloaded");
+        },
+        (error) => logger.warn({ err: error }, "could not reload the server certificate"),
+      );
+  return {
+    gateway,
+    material,
+    auth,
+    audit,
+    rateLimits,
+    async close() {
+      stopWatching();
+      await gateway.close();
+      await auth.close();
+      await rateLimits.close();
+      audit.close();
+    },
+  };
+}
