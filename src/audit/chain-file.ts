@@ -9,12 +9,12 @@ import {
   readdirSync,
   readFileSync,
   readSync,
-  rmSync,
   statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { withLockSync } from "../fs/lock-file.js";
 import { genesisHash } from "./event.js";
 
 export const currentName = "audit.log";
@@ -125,7 +125,7 @@ export function createChainFile(options: ChainFileOptions) {
   return {
     /** pino hands each serialized line (ending in `}\n`) to this. */
     write(line: string): void {
-      withLock(lockPath, () => {
+      withLockSync(lockPath, () => {
         open();
         syncHead();
         const day = now().toISOString().slice(0, 10);
@@ -153,68 +153,6 @@ export function createChainFile(options: ChainFileOptions) {
 function writeHead(fd: number, seq: number, hash: string): void {
   ftruncateSync(fd, 0);
   writeSync(fd, `${String(seq).padStart(20, "0")} ${hash}\n`, 0);
-}
-
-/**
- * Takes turns with other writers through a lock file holding the owner's PID. A dead owner's lock is taken
- * over under a second lock, so two waiters cannot both clear it (and one of them clear the other's new
- * lock). A live owner's lock is never broken: after ten seconds the write fails instead.
- */
-function withLock(lockPath: string, task: () => void): void {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const fd = openSync(lockPath, "wx", 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      if (!ownerAlive(lockPath)) takeOver(lockPath);
-      else if (Date.now() > deadline) throw new Error(`the audit log is locked by a live process (${lockPath})`);
-      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
-    }
-  }
-  try {
-    task();
-  } finally {
-    rmSync(lockPath, { force: true });
-  }
-}
-
-function takeOver(lockPath: string): void {
-  const guard = `${lockPath}.takeover`;
-  let fd: number;
-  try {
-    fd = openSync(guard, "wx", 0o600);
-  } catch {
-    // Someone else is taking it over; a guard left by a writer that died right here is cleared by age.
-    const age = Date.now() - (statSync(guard, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-    if (age > 10_000) rmSync(guard, { force: true });
-    return;
-  }
-  try {
-    if (!ownerAlive(lockPath)) rmSync(lockPath, { force: true });
-  } finally {
-    closeSync(fd);
-    rmSync(guard, { force: true });
-  }
-}
-
-function ownerAlive(lockPath: string): boolean {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(lockPath, "utf8"));
-  } catch {
-    return true; // just released, or being written: look again
-  }
-  if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== "ESRCH";
-  }
 }
 
 /** The last line of a file, and whether it was finished (a write cut short leaves no newline). */

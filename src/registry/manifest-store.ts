@@ -54,6 +54,10 @@ export function createManifestStore(storage: StorageDriver, blobs: BlobStore) {
     }
   }
 
+  /** One tag's updates take turns, across every process on this storage. */
+  const withTag = <T>(name: string, tag: string, task: () => Promise<T>) =>
+    storage.withLock(`tag\n${name}\n${tag}`, task);
+
   async function tags(name: string): Promise<string[]> {
     if (!(await storage.stat(layout.repository(name)))) throw nameUnknown(name);
     return storage.list(layout.tagsRoot(name));
@@ -70,11 +74,16 @@ export function createManifestStore(storage: StorageDriver, blobs: BlobStore) {
       return { digest, content, mediaType: storedMediaType(content) };
     },
 
+    /**
+     * Stores a manifest and moves its tag. `onStored` runs while the tag is still held, so what it records
+     * (the audit log) is in the order the tag moved in, whichever process stored it.
+     */
     async put(
       name: string,
       reference: Reference,
       content: Buffer,
       contentType: string | undefined,
+      onStored: (stored: { digest: Digest; manifest: ParsedManifest }) => void = () => undefined,
     ): Promise<{ digest: Digest; manifest: ParsedManifest }> {
       const digest = digestOf(content, "digest" in reference ? reference.digest.algorithm : "sha256");
       if ("digest" in reference && reference.digest.text !== digest.text) {
@@ -87,24 +96,34 @@ export function createManifestStore(storage: StorageDriver, blobs: BlobStore) {
       await checkReferences(name, manifest);
       await blobs.put(digest, content);
       await storage.putContent(layout.revisionLink(name, digest), digest.text);
-      if ("tag" in reference) {
+      const stored = { digest, manifest };
+      if (!("tag" in reference)) {
+        onStored(stored);
+        return stored;
+      }
+      return withTag(name, reference.tag, async () => {
         await storage.putContent(layout.tagIndexLink(name, reference.tag, digest), digest.text);
         await storage.putContent(layout.tagCurrentLink(name, reference.tag), digest.text);
-      }
-      return { digest, manifest };
+        onStored(stored);
+        return stored;
+      });
     },
 
     /** Deleting by tag removes the tag only; deleting by digest removes the manifest and every tag on it. */
     async delete(name: string, reference: Reference): Promise<void> {
       if ("tag" in reference) {
-        if (!(await resolveTag(name, reference.tag))) throw manifestUnknown(reference.tag);
-        await storage.delete(layout.tagDir(name, reference.tag));
-        return;
+        const { tag } = reference;
+        return withTag(name, tag, async () => {
+          if (!(await resolveTag(name, tag))) throw manifestUnknown(tag);
+          await storage.delete(layout.tagDir(name, tag));
+        });
       }
       const digest = reference.digest;
       if (!(await readLink(storage, layout.revisionLink(name, digest)))) throw manifestUnknown(digest.text);
       for (const tag of await storage.list(layout.tagsRoot(name))) {
-        if ((await resolveTag(name, tag))?.text === digest.text) await storage.delete(layout.tagDir(name, tag));
+        await withTag(name, tag, async () => {
+          if ((await resolveTag(name, tag))?.text === digest.text) await storage.delete(layout.tagDir(name, tag));
+        });
       }
       await storage.delete(layout.revisionDir(name, digest));
     },

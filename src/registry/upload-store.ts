@@ -3,7 +3,6 @@ import type { Readable } from "node:stream";
 import type { BlobStore } from "./blob-store.js";
 import { digestFromHash, newHash, type Digest, type DigestAlgorithm } from "./digest.js";
 import { rangeInvalid, RegistryError, uploadUnknown } from "./errors.js";
-import { createKeyedLock } from "./keyed-lock.js";
 import type { ByteRange, StorageDriver } from "./storage/driver.js";
 import { layout } from "./storage/layout.js";
 
@@ -25,13 +24,15 @@ interface HashState {
 const hashIdleMs = 60 * 60 * 1000;
 
 /**
- * Upload sessions in registry:2's layout (`_uploads/<id>/{data,startedat}`). The running sha256 of each
- * session is kept in memory so a chunked upload is hashed once; after a restart it is rebuilt from the data.
+ * Upload sessions in registry:2's layout (`_uploads/<id>/{data,startedat}`), on storage every server process
+ * shares: one session's requests take turns through a storage lock, whichever process they reach. The
+ * running sha256 of each session is kept in memory so a chunked upload is hashed once; a process that did not
+ * see the chunk before (another worker took it, or it restarted) rebuilds it from the data.
  */
 export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
   const hashes = new Map<string, HashState>();
-  const withLock = createKeyedLock();
   const key = (name: string, id: string) => `${name}\n${id}`;
+  const withLock = <T>(k: string, task: () => Promise<T>) => storage.withLock(`upload\n${k}`, task);
 
   async function size(name: string, id: string): Promise<number> {
     if (!(await storage.stat(layout.uploadStartedAt(name, id)))) throw uploadUnknown(id);

@@ -29,8 +29,19 @@ export function createManifestHandlers(manifests: ManifestStore): Record<"get" |
       const name = checkRepositoryName(params.name);
       const reference = parseReference(params.reference);
       const content = await readSmallBody(req, maxManifestBytes, tooLarge);
-      const { digest, manifest } = await manifests.put(name, reference, content, req.headers["content-type"]);
-      observe?.({ kind: "manifest-stored", digest, mediaType: manifest.mediaType, size: manifest.totalSize });
+      const { digest, manifest } = await manifests.put(
+        name,
+        reference,
+        content,
+        req.headers["content-type"],
+        (stored) =>
+          observe?.({
+            kind: "manifest-stored",
+            digest: stored.digest,
+            mediaType: stored.manifest.mediaType,
+            size: stored.manifest.totalSize,
+          }),
+      );
       sendEmpty(res, 201, {
         Location: locationOf(ctx, `/v2/${name}/manifests/${digest.text}`),
         "Docker-Content-Digest": digest.text,

@@ -37,4 +37,9 @@ export interface StorageDriver {
   move(from: string, to: string): Promise<void>;
   /** Removes a file or a whole directory; no error when it does not exist. */
   delete(path: string): Promise<void>;
+  /**
+   * Runs `task` while no other holder of the same key runs, in this process or any other using this storage
+   * (the server's workers, admin commands): an upload's chunks, a tag's updates.
+   */
+  withLock<T>(key: string, task: () => Promise<T>): Promise<T>;
 }

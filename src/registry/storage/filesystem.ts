@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { syncDirectory, writeFileAtomic } from "../../fs/atomic-file.js";
+import { withLock } from "../../fs/lock-file.js";
 import { createWriteStream, type Stats } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -8,6 +10,9 @@ import type { ByteRange, FileInfo, StorageDriver } from "./driver.js";
 /** The filesystem driver: registry:2's `rootdirectory`, with durable, atomic writes. */
 export function createFilesystemDriver(root: string): StorageDriver {
   const full = (path: string) => join(root, path);
+  // Beside registry:2's tree (`docker/registry/v2`), which it never looks outside of.
+  const locks = join(root, "locks");
+  const lockFile = (key: string) => join(locks, `${createHash("sha256").update(key).digest("hex").slice(0, 40)}.lock`);
 
   return {
     async getContent(path) {
@@ -96,6 +101,11 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async delete(path) {
       await rm(full(path), { recursive: true, force: true });
+    },
+
+    async withLock(key, task) {
+      await mkdir(locks, { recursive: true });
+      return withLock(lockFile(key), task);
     },
   };
 }
