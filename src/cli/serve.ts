@@ -31,7 +31,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     throw new UsageError(`serve takes no arguments (got "${args.positionals[0]}")\nusage: ${serveUsage}`);
   const config = await configFromArgs(args);
   const logger = createLogger({ level: config.log.level });
-  if (cluster.isWorker) return serveAsWorker(config, logger);
+  if (cluster.isWorker) return serveAsWorker(config, logger.child({ worker: cluster.worker?.id }));
 
   const material = await ensureTlsMaterial({ config });
   const firstUser = await ensureFirstUser(config);

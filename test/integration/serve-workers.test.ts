@@ -1,0 +1,170 @@
+import { createHash, randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readRecords } from "../../src/audit/reader.js";
+import { httpsRequest, type HttpsResponse } from "../support/https-client.js";
+import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
+
+const sha256 = (content: Buffer | string) => `sha256:${createHash("sha256").update(content).digest("hex")}`;
+
+/**
+ * `serve` with two worker processes on one port. Every request below goes out on a new connection, and the
+ * cluster hands new connections to the workers in turn, so consecutive requests land on different workers;
+ * the access log (each line names its worker) shows that they did.
+ */
+describe("serve with a worker per core", () => {
+  let serve: PortcullisServe;
+  let token: string;
+
+  const request = (
+    path: string,
+    options: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {},
+  ) =>
+    httpsRequest(`${serve.url}${path}`, {
+      ca: serve.caPem,
+      ...options,
+      headers: { Authorization: `Bearer ${token}`, ...options.headers },
+    });
+
+  /**
+   * The workers that served requests to paths matching `pattern`, by the access log; `count` is how many
+   * such requests were answered, since a line is written when its response has gone.
+   */
+  async function workersServing(method: string, pattern: RegExp, count: number): Promise<Set<number>> {
+    for (let attempt = 0; ; attempt++) {
+      const lines = (await serve.output()).split("\n").filter((line) => line.startsWith("{"));
+      const served = lines
+        .map((line) => JSON.parse(line) as { msg?: string; method?: string; path?: string; worker?: number })
+        .filter((entry) => entry.msg === "request" && entry.method === method && pattern.test(entry.path ?? ""));
+      if (served.length >= count || attempt === 50) return new Set(served.map((entry) => entry.worker as number));
+      await sleep(20);
+    }
+  }
+
+  const pushBlob = async (repository: string, content: Buffer | string) => {
+    const res = await request(`/v2/${repository}/blobs/uploads/?digest=${sha256(content)}`, {
+      method: "POST",
+      body: content,
+    });
+    expect(res.status).toBe(201);
+  };
+
+  const manifestOf = async (repository: string, marker: string) => {
+    const config = JSON.stringify({ architecture: "amd64", os: "linux", marker });
+    const layer = randomBytes(64);
+    await pushBlob(repository, config);
+    await pushBlob(repository, layer);
+    return JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha256(layer), size: layer.length }],
+    });
+  };
+
+  beforeAll(async () => {
+    serve = await startPortcullisServe({ env: { PORTCULLIS_WORKERS: "2", PORTCULLIS_LOG_LEVEL: "info" } });
+    const scope = "repository:team/app:pull,push";
+    const basic = Buffer.from(`admin:${serve.adminPassword}`).toString("base64");
+    const res = await httpsRequest(`${serve.url}/token?service=portcullis&scope=${scope}`, {
+      ca: serve.caPem,
+      headers: { Authorization: `Basic ${basic}` },
+    });
+    token = (JSON.parse(res.body.toString()) as { token: string }).token;
+  });
+
+  afterAll(async () => {
+    await serve?.stop();
+  });
+
+  it("runs the two server processes it was asked for", async () => {
+    for (let i = 0; i < 6; i++) expect((await request("/v2/")).status).toBe(200);
+    expect((await workersServing("GET", /^\/v2\/$/, 6)).size).toBe(2);
+  });
+
+  it("completes a chunked upload whose requests land on different workers, with the right digest", async () => {
+    const chunks = [randomBytes(300_000), randomBytes(200_000), randomBytes(100_000)];
+    const whole = Buffer.concat(chunks);
+    const started = await request("/v2/team/app/blobs/uploads/", { method: "POST" });
+    expect(started.status).toBe(202);
+    let location = new URL(started.headers.location as string).pathname;
+    let offset = 0;
+    for (const chunk of chunks) {
+      const res: HttpsResponse = await request(location, {
+        method: "PATCH",
+        headers: {
+          "Content-Type": "application/octet-stream",
+          "Content-Range": `${offset}-${offset + chunk.length - 1}`,
+        },
+        body: chunk,
+      });
+      expect(res.status).toBe(202);
+      offset += chunk.length;
+      expect(res.headers.range).toBe(`0-${offset - 1}`);
+      location = new URL(res.headers.location as string).pathname;
+    }
+    const done = await request(`${location}?digest=${sha256(whole)}`, { method: "PUT" });
+    expect(done.status).toBe(201);
+    const fetched = await request(`/v2/team/app/blobs/${sha256(whole)}`);
+    expect(fetched.status).toBe(200);
+    expect(sha256(fetched.body)).toBe(sha256(whole));
+
+    const uploadPath = new RegExp(`^${location.split("?")[0]}$`);
+    const patchedBy = await workersServing("PATCH", uploadPath, chunks.length);
+    const touchedBy = new Set([...patchedBy, ...(await workersServing("PUT", uploadPath, 1))]);
+    expect(touchedBy.size).toBe(2);
+  });
+
+  it("lets exactly one of two workers complete the same upload", async () => {
+    let racedAcrossWorkers = 0;
+    for (let round = 0; round < 8; round++) {
+      const content = randomBytes(50_000);
+      const started = await request("/v2/team/app/blobs/uploads/", { method: "POST" });
+      const location = new URL(started.headers.location as string).pathname;
+      const patched = await request(location, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/octet-stream" },
+        body: content,
+      });
+      expect(patched.status).toBe(202);
+      const answers = await Promise.all(
+        [0, 1].map(() => request(`${location}?digest=${sha256(content)}`, { method: "PUT" })),
+      );
+      expect(answers.map((a) => a.status).sort()).toEqual([201, 404]);
+      if ((await workersServing("PUT", new RegExp(`^${location}$`), 2)).size === 2) racedAcrossWorkers++;
+    }
+    expect(racedAcrossWorkers).toBeGreaterThan(0);
+  });
+
+  it("never lets two workers both win a race on one tag: the tag, its manifest and the audit log agree", async () => {
+    for (let round = 0; round < 10; round++) {
+      const contenders = await Promise.all([manifestOf("team/app", `a${round}`), manifestOf("team/app", `b${round}`)]);
+      const answers = await Promise.all(
+        contenders.map((content) =>
+          request("/v2/team/app/manifests/race", {
+            method: "PUT",
+            headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
+            body: content,
+          }),
+        ),
+      );
+      expect(answers.map((a) => a.status)).toEqual([201, 201]);
+      const current = await request("/v2/team/app/manifests/race", {
+        headers: { Accept: "application/vnd.oci.image.manifest.v1+json" },
+      });
+      expect(current.status).toBe(200);
+      const winner = current.headers["docker-content-digest"];
+      expect(contenders.map((c) => sha256(c))).toContain(winner);
+      expect(sha256(current.body)).toBe(winner);
+      // Both manifests stay fetchable by digest: the loser lost the tag, not its content.
+      for (const content of contenders) {
+        expect((await request(`/v2/team/app/manifests/${sha256(content)}`, { method: "HEAD" })).status).toBe(200);
+      }
+      const pushes = [...readRecords(`${serve.dataDir}/audit`)]
+        .flatMap((entry) => (entry.record ? [entry.record] : []))
+        .filter((record) => record.action === "push" && record.target?.tag === "race");
+      expect(pushes.at(-1)?.target?.digest).toBe(winner);
+    }
+    expect((await workersServing("PUT", /^\/v2\/team\/app\/manifests\/race$/, 20)).size).toBe(2);
+  });
+});
