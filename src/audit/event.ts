@@ -12,20 +12,25 @@ export interface AuditEvent {
   detail?: Record<string, unknown>;
 }
 
-export type AuditAction =
-  | "login"
-  | "token"
-  | "push"
-  | "pull"
-  | "mount"
-  | "delete"
-  | "denied"
-  | "rate-limit"
-  | "user.add"
-  | "user.passwd"
-  | "user.rm"
-  | "key.rotate"
-  | "gc";
+/** Every act the log records, in one list: the type, `audit --action` and the docs come from it. */
+export const auditActions = [
+  "login",
+  "token",
+  "push",
+  "pull",
+  "mount",
+  "delete",
+  "denied",
+  "rate-limit",
+  "user.add",
+  "user.passwd",
+  "user.rm",
+  "key.rotate",
+  "ca.renew",
+  "gc",
+] as const;
+
+export type AuditAction = (typeof auditActions)[number];
 
 /** A stored record: the event with its place in the chain. */
 export interface AuditRecord extends AuditEvent {

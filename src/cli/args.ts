@@ -1,3 +1,4 @@
+import { parseArgs as nodeParseArgs } from "node:util";
 import { UsageError } from "./errors.js";
 
 export interface ParsedArgs {
@@ -7,35 +8,41 @@ export interface ParsedArgs {
 }
 
 /**
- * `--name value`, `--name=value` and bare `--switch`. Each command says which flags take a value, so a
- * switch never swallows the next positional.
+ * `--name value`, `--name=value` and bare `--switch`, through Node's own parser. Each command says which
+ * flags take a value, so a switch never swallows the next positional; `-` alone is a positional.
  */
 export function parseArgs(
   argv: readonly string[],
   valueFlags: readonly string[],
   switches: readonly string[] = [],
 ): ParsedArgs {
-  const positionals: string[] = [];
-  const flags = new Map<string, string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (!arg.startsWith("--")) {
-      positionals.push(arg);
-      continue;
-    }
-    const [name, inline] = splitOnce(arg.slice(2), "=");
-    if (valueFlags.includes(name)) {
-      const value = inline ?? argv[++i];
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
-      flags.set(name, [...(flags.get(name) ?? []), value]);
-    } else if (switches.includes(name)) {
-      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
-      flags.set(name, []);
-    } else {
-      throw new UsageError(`unknown option --${name}`);
-    }
+  const options: Record<string, { type: "string" | "boolean"; multiple: true }> = {};
+  for (const name of valueFlags) options[name] = { type: "string", multiple: true };
+  for (const name of switches) options[name] = { type: "boolean", multiple: true };
+  let parsed;
+  try {
+    parsed = nodeParseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(usageMessage(error as Error & { code?: string }, argv));
   }
-  return { positionals, flags };
+  const flags = new Map<string, string[]>();
+  for (const [name, value] of Object.entries(parsed.values)) {
+    flags.set(name, switches.includes(name) ? [] : (value as string[]));
+  }
+  return { positionals: parsed.positionals, flags };
+}
+
+/** Node's messages, in the words the rest of the CLI uses. */
+function usageMessage(error: Error & { code?: string }, argv: readonly string[]): string {
+  const flag = /'(-[^' ]+)/.exec(error.message)?.[1] ?? "";
+  switch (error.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown option ${argv.find((arg) => arg === flag || arg.startsWith(`${flag}=`)) ?? flag}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return /does not take an argument/.test(error.message) ? `${flag} takes no value` : `${flag} needs a value`;
+    default:
+      return error.message;
+  }
 }
 
 /** The last value given for a flag. */
@@ -51,7 +58,11 @@ export function hasSwitch(args: ParsedArgs, name: string): boolean {
   return args.flags.has(name);
 }
 
-function splitOnce(text: string, separator: string): [string, string | undefined] {
-  const at = text.indexOf(separator);
-  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
+/** A flag holding a whole number of at least `min`; undefined when absent. */
+export function numberFlag(args: ParsedArgs, name: string, min = 1): number | undefined {
+  const text = stringFlag(args, name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`--${name} takes a whole number ≥ ${min}`);
+  return value;
 }

@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { loadConfig } from "../config/loader.js";
 import type { Config } from "../config/schema.js";
 import { stringFlag, type ParsedArgs } from "./args.js";
@@ -13,4 +15,29 @@ export async function configFromArgs(args: ParsedArgs, extra: Record<string, unk
     if (value !== undefined) overrides[key] = value;
   }
   return loadConfig({ file: stringFlag(args, "config"), overrides });
+}
+
+/** The config file a command read: `--config`, or `portcullis.yaml` in the working directory when it is there. */
+export function configFileUsed(args: ParsedArgs, cwd = process.cwd()): string | undefined {
+  const given = stringFlag(args, "config");
+  if (given !== undefined) return resolve(cwd, given);
+  const found = resolve(cwd, "portcullis.yaml");
+  return existsSync(found) ? found : undefined;
+}
+
+/**
+ * The flags that point an admin command at this server from any directory: the config file it read, and
+ * the data and certs directories (absolute) unless that file alone names them. For the hints in the banner.
+ */
+export function adminFlags(args: ParsedArgs, config: Pick<Config, "data" | "certs">, cwd = process.cwd()): string[] {
+  const file = configFileUsed(args, cwd);
+  const flags = file ? ["--config", quote(file)] : [];
+  if (!file || stringFlag(args, "data") !== undefined) flags.push("--data", quote(config.data));
+  if (!file || stringFlag(args, "certs") !== undefined) flags.push("--certs", quote(config.certs));
+  return flags;
+}
+
+/** A path as a POSIX shell reads it back. */
+function quote(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
 }

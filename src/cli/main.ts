@@ -1,45 +1,44 @@
 #!/usr/bin/env node
+import { readFileSync } from "node:fs";
 import { HtpasswdError } from "../auth/authn/htpasswd-file.js";
 import { ConfigError } from "../config/loader.js";
+import { findCommand } from "./commands.js";
 import { UsageError } from "./errors.js";
-import { auditUsage, runAudit } from "./audit.js";
-import { caUsage, runCa } from "./ca.js";
-import { policyUsage, runPolicy } from "./policy.js";
-import { registryUsage, runRegistry } from "./registry.js";
-import { runServe, serveUsage } from "./serve.js";
-import { runToken, tokenUsage } from "./token.js";
-import { runUser, userUsage } from "./user.js";
+import { asksForHelp, commandHelp, generalHelp } from "./help.js";
 
-const commands: Record<string, (argv: readonly string[]) => Promise<void>> = {
-  serve: runServe,
-  registry: runRegistry,
-  ca: runCa,
-  user: runUser,
-  policy: runPolicy,
-  audit: runAudit,
-  token: runToken,
-};
-
-const usage = [
-  "usage:",
-  `  ${serveUsage}`,
-  `  ${registryUsage}`,
-  `  ${caUsage}`,
-  `  ${userUsage}`,
-  `  ${policyUsage}`,
-  `  ${auditUsage}`,
-  `  ${tokenUsage}`,
-].join("\n");
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return `portcullis ${pkg.version}\n`;
+}
 
 async function main(argv: readonly string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === "help" || command === "--help") {
-    process.stdout.write(`${usage}\n`);
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h") {
+    process.stdout.write(generalHelp());
     return;
   }
-  const run = commands[command];
-  if (!run) throw new UsageError(`unknown command "${command}"\n${usage}`);
-  await run(rest);
+  if (name === "--version" || name === "-V" || name === "version") {
+    process.stdout.write(version());
+    return;
+  }
+  if (name === "help") {
+    const [topic, sub] = rest;
+    if (topic === undefined) {
+      process.stdout.write(generalHelp());
+      return;
+    }
+    const command = findCommand(topic);
+    if (!command) throw new UsageError(`no command "${topic}"\n${generalHelp()}`);
+    process.stdout.write(commandHelp(command, sub));
+    return;
+  }
+  const command = findCommand(name);
+  if (!command) throw new UsageError(`unknown command "${name}"\n${generalHelp()}`);
+  if (asksForHelp(rest)) {
+    process.stdout.write(commandHelp(command, rest[0]));
+    return;
+  }
+  await command.run(rest);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

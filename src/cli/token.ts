@@ -1,13 +1,14 @@
 import { createAuditLog } from "../audit/audit-log.js";
 import { signingKeyOptions } from "../auth/from-config.js";
 import { rotateSigningKey } from "../auth/token/signing-keys.js";
-import { loadSigningCa } from "../pki/tls-material.js";
+import { readSigningCa } from "../pki/tls-material.js";
 import { adminActor } from "./admin-actor.js";
 import { parseArgs } from "./args.js";
 import { UsageError } from "./errors.js";
 import { commonFlags, configFromArgs } from "./config-args.js";
+import { missingState } from "./server-state.js";
 
-export const tokenUsage = "portcullis token rotate";
+const tokenUsage = "portcullis token rotate";
 
 /**
  * `token rotate`: a new token-signing key signs from now on; the old one keeps verifying until the last
@@ -17,7 +18,9 @@ export async function runToken(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, [...commonFlags]);
   if (args.positionals.join(" ") !== "rotate") throw new UsageError(`usage: ${tokenUsage}`);
   const config = await configFromArgs(args);
-  const keyring = await rotateSigningKey(signingKeyOptions(config, await loadSigningCa(config)));
+  const ca = await readSigningCa(config);
+  if (!ca) throw missingState("the CA (ca.crt and ca.key)", config.certs, "--certs DIR");
+  const keyring = await rotateSigningKey(signingKeyOptions(config, ca));
   const audit = createAuditLog({ dataDir: config.data });
   audit.record({
     action: "key.rotate",

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ZodDefault, ZodObject, ZodOptional, type ZodIssue } from "zod";
-import { configSchema, type Config } from "./schema.js";
+import { configObjectSchema, configSchema, type Config } from "./schema.js";
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -46,15 +46,28 @@ export async function loadConfig({
     throw new ConfigError(`config file ${path} must hold a YAML mapping of keys`);
   }
   const merged = structuredClone(raw) as Record<string, unknown>;
+  const unknownVariables: string[] = [];
   for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith("PORTCULLIS_") || value === undefined) continue;
+    if (!key.startsWith("PORTCULLIS_") || value === undefined || notConfigVariables.has(key)) continue;
     const keyPath = envKeyPath(key);
     if (keyPath) setPath(merged, keyPath, parseYaml(value));
+    else unknownVariables.push(key);
+  }
+  if (unknownVariables.length > 0) {
+    throw new ConfigError(
+      `${unknownVariables.join(", ")} (beside ${path}): no config key of that name (PORTCULLIS_TLS_RENEW_BEFORE_DAYS sets ` +
+        "tls.renewBeforeDays; `portcullis config schema` lists every key): unset it, or fix the spelling",
+    );
   }
   for (const [key, value] of Object.entries(overrides)) if (value !== undefined) merged[key] = value;
 
   const result = configSchema.safeParse(merged);
   if (!result.success) throw new ConfigError(describeIssues(result.error.issues, path));
+  const passwordEnv = result.data.auth.ldap?.bindPasswordEnv;
+  if (passwordEnv !== undefined && !env[passwordEnv])
+    throw new ConfigError(
+      `invalid configuration (${path}):\n  auth.ldap.bindPasswordEnv: names ${passwordEnv}, but that environment variable is not set or empty`,
+    );
   const base = dirname(path);
   const config = result.data;
   const fromFile = (value: string) => resolve(base, value);
@@ -83,6 +96,9 @@ export async function loadConfig({
   });
 }
 
+/** PORTCULLIS_* variables that are not config keys: the credentials `--server` commands sign in with. */
+const notConfigVariables = new Set(["PORTCULLIS_USERNAME", "PORTCULLIS_PASSWORD"]);
+
 /** `PORTCULLIS_TLS_RENEW_BEFORE_DAYS` → `["tls", "renewBeforeDays"]`, matched against the schema's own keys. */
 function envKeyPath(variable: string): string[] | undefined {
   const words = variable.slice("PORTCULLIS_".length).toLowerCase().split("_");
@@ -102,7 +118,7 @@ function envKeyPath(variable: string): string[] | undefined {
     }
     return undefined;
   };
-  return walk(configSchema.shape, words);
+  return walk(configObjectSchema.shape, words);
 }
 
 /** The keys of an object schema, seen through `.default()` and `.optional()` wrappers (zod's public API). */
@@ -124,11 +140,16 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
   node[path[path.length - 1] as string] = value;
 }
 
+/** A key as the messages name it everywhere: `policies[0].clientIp`. */
+export function keyName(path: readonly (string | number)[]): string {
+  return path.map((part, i) => (typeof part === "number" ? `[${part}]` : i === 0 ? part : `.${part}`)).join("");
+}
+
 function describeIssues(issues: ZodIssue[], path: string): string {
   const lines = issues.map((issue) => {
-    const key = issue.path.join(".") || "(top level)";
+    const key = keyName(issue.path) || "(top level)";
     if (issue.code === "unrecognized_keys") {
-      const where = issue.path.length ? `${issue.path.join(".")}.` : "";
+      const where = issue.path.length ? `${keyName(issue.path)}.` : "";
       return `  ${issue.keys.map((k) => where + k).join(", ")}: unknown key (check the spelling; see the README for every key)`;
     }
     return `  ${key}: ${issue.message}`;

@@ -1,173 +1,365 @@
+import { FilterParser } from "ldapts";
 import { z } from "zod";
+import { createAddressList } from "../http/address-list.js";
 import { parseHostPort } from "../http/listen-address.js";
-
-const hostPort = z.string().superRefine((text, ctx) => {
-  try {
-    parseHostPort(text);
-  } catch (error) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
-  }
-});
+import { checkHostName } from "./names.js";
 
 /**
- * The one schema for `portcullis.yaml`: every key, its default and its form. Unknown keys are errors at
- * every depth, so a misspelt key is caught at load instead of silently ignored.
+ * The one schema for `portcullis.yaml`: every key, its default, its form and what it is for (the
+ * descriptions are the README's config reference and `portcullis config schema`). Unknown keys are errors
+ * at every depth, and every check that can be made before anything is created is made here, so a mistake
+ * stops the start with the key's name instead of failing later.
  */
+
+const custom = (check: (text: string) => string | undefined) =>
+  z.string().superRefine((text, ctx) => {
+    const problem = check(text);
+    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+  });
+
+const failure = (fn: () => unknown) => {
+  try {
+    fn();
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+};
+
+const hostPort = custom((text) => failure(() => parseHostPort(text)));
+const addressOrCidr = custom((text) =>
+  failure(() => createAddressList([text], "x"))?.replace(/^x: /, "expected an IP address or CIDR (10.0.0.0/8): "),
+);
+const hostName = custom((text) => checkHostName(text));
+const ldapFilter = (placeholder: string, values: Record<string, string>) =>
+  custom((text) => {
+    if (!text.includes(placeholder)) return `must contain ${placeholder}`;
+    let filled = text;
+    for (const [key, value] of Object.entries(values)) filled = filled.replaceAll(`{${key}}`, value);
+    return failure(() => FilterParser.parseString(filled))?.replace(/^/, "not an LDAP filter (RFC 4515): ");
+  });
+const httpUrl = (schemes: readonly string[], rest = "") =>
+  custom((text) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      return `expected a URL such as ${schemes[0]}://HOST:PORT`;
+    }
+    if (!schemes.includes(url.protocol.replace(/:$/, "")))
+      return `expected ${schemes.map((s) => `${s}://`).join(" or ")}${rest}, not ${url.protocol}//`;
+    if (url.pathname !== "/" || url.search || url.hash) return "expected the URL of the host alone, without a path";
+    return undefined;
+  });
+
 const ldapSchema = z
   .object({
-    /** ldap://host:389 or ldaps://host:636 */
-    url: z.string().regex(/^ldaps?:\/\/[^\s]+$/, "expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]"),
-    /** Service account used to search for users; anonymous search when absent. */
-    bindDn: z.string().min(1).optional(),
-    /** Name of the environment variable holding the service account's password. */
-    bindPasswordEnv: z.string().min(1).optional(),
-    userBase: z.string().min(1),
-    /** `{username}` is replaced by the escaped user name (RFC 4515). */
-    userFilter: z.string().includes("{username}", { message: "must contain {username}" }).default("(uid={username})"),
-    /** Attribute holding the user's name as the directory spells it; `ALICE` then signs in as `alice`. */
-    usernameAttribute: z.string().min(1).default("uid"),
-    /** Attribute of the user entry listing group DNs, e.g. memberOf. */
-    groupAttribute: z.string().min(1).optional(),
+    url: z
+      .string()
+      .regex(/^ldaps?:\/\/[^\s/]+\/?$/, "expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]")
+      .describe("The directory: ldap://HOST:389 or ldaps://HOST:636."),
+    bindDn: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Service account that searches for users; anonymous search when absent."),
+    bindPasswordEnv: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Name of the environment variable holding the service account's password."),
+    userBase: z.string().min(1).describe("Where users are searched (the whole subtree)."),
+    userFilter: ldapFilter("{username}", { username: "probe" })
+      .default("(uid={username})")
+      .describe("`{username}` is replaced by the escaped user name (RFC 4515)."),
+    usernameAttribute: z
+      .string()
+      .min(1)
+      .default("uid")
+      .describe("Attribute holding the name as the directory spells it (`sAMAccountName` on Active Directory)."),
+    groupAttribute: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Attribute of the user entry listing group DNs, e.g. `memberOf`."),
     groupSearch: z
       .object({
-        base: z.string().min(1),
-        filter: z.string().includes("{dn}", { message: "must contain {dn}" }).default("(member={dn})"),
-        nameAttribute: z.string().min(1).default("cn"),
+        base: z.string().min(1).describe("Where groups are searched."),
+        filter: ldapFilter("{dn}", { dn: "cn=probe", username: "probe" })
+          .default("(member={dn})")
+          .describe("`{dn}` is the user's DN, `{username}` the name."),
+        nameAttribute: z.string().min(1).default("cn").describe("The group entry's attribute that names it."),
       })
       .strict()
-      .optional(),
-    startTls: z.boolean().default(false),
-    /** PEM CA that issued the LDAP server's certificate (ldaps:// and StartTLS). */
-    caFile: z.string().min(1).optional(),
-    timeoutMs: z.number().int().min(100).max(120_000).default(5000),
+      .optional()
+      .describe("Groups found by a search, instead of (not beside) groupAttribute."),
+    startTls: z.boolean().default(false).describe("Upgrade an ldap:// connection with StartTLS before any bind."),
+    caFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("PEM CA that issued the directory's certificate (ldaps:// and StartTLS); the system's when absent."),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(120_000)
+      .default(5000)
+      .describe("Bound on one sign-in or lookup, connect to last search."),
   })
-  .strict();
+  .strict()
+  .superRefine((ldap, ctx) => {
+    const issue = (path: string, message: string) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
+    const secure = ldap.url.startsWith("ldaps:");
+    if (secure && ldap.startTls)
+      issue("startTls", "StartTLS upgrades a plain ldap:// connection; an ldaps:// URL is already TLS");
+    if (!secure && !ldap.startTls && ldap.caFile !== undefined)
+      issue("caFile", "set for a plain ldap:// URL without startTls, where nothing would be encrypted");
+    if (ldap.bindDn !== undefined && ldap.bindPasswordEnv === undefined)
+      issue("bindPasswordEnv", "bindDn needs a password: name the environment variable holding it");
+    if (ldap.bindDn === undefined && ldap.bindPasswordEnv !== undefined)
+      issue("bindDn", "bindPasswordEnv is set, but there is no bindDn to sign in as");
+    if (ldap.groupAttribute !== undefined && ldap.groupSearch !== undefined)
+      issue("groupSearch", "set groupAttribute or groupSearch, not both");
+  });
 
 const policyRuleSchema = z
   .object({
-    account: z.string().min(1).optional(),
-    group: z.string().min(1).optional(),
-    anonymous: z.boolean().optional(),
-    repository: z.string().min(1),
-    clientIp: z.string().min(1).optional(),
-    actions: z.array(z.enum(["pull", "push", "delete", "*"])).min(1),
+    account: z.string().min(1).optional().describe("Glob over the account name; signed-in callers only."),
+    group: z.string().min(1).optional().describe("A group the caller belongs to (auth.groups, or LDAP)."),
+    anonymous: z.boolean().optional().describe("`true`: a rule for callers without credentials, and only them."),
+    repository: z.string().min(1).describe("Glob over the repository name; `${account}` is the caller's name."),
+    clientIp: addressOrCidr.optional().describe("Address or CIDR the request must come from."),
+    actions: z
+      .array(z.enum(["pull", "push", "delete", "*"]))
+      .min(1)
+      .describe("What the rule allows: pull, push, delete, or `*`."),
   })
   .strict();
 
 const authSchema = z
   .object({
-    /** The `service` in challenges and the tokens' audience; a registry verifying our tokens is configured with it. */
-    service: z.string().min(1).default("portcullis"),
-    /** The tokens' `iss`. */
-    issuer: z.string().min(1).default("portcullis"),
-    tokenTtlSeconds: z.number().int().min(60).max(86_400).default(300),
-    refreshTokenDays: z.number().int().min(1).max(3650).default(90),
-    signingAlgorithm: z.enum(["ES256", "RS256"]).default("ES256"),
-    /** Put libtrust's key ID in `kid` (for registry 2.x set up without x5c support); registry 3 does not know it. */
-    libtrustKeyId: z.boolean().default(false),
-    /** Let callers without credentials get tokens (the policies still decide what they may do). */
-    anonymous: z.boolean().default(false),
-    /** Members may delete everywhere under the default policy. */
-    adminGroup: z.string().min(1).default("admins"),
-    /** Groups of htpasswd users, by name: `{ admins: [admin, alice] }`. */
-    groups: z.record(z.string(), z.array(z.string().min(1))).default({ admins: ["admin"] }),
-    /** How long a verified user+password pair is remembered, so a push costs one bcrypt. */
-    credentialCacheSeconds: z.number().int().min(0).max(3600).default(60),
+    service: z
+      .string()
+      .min(1)
+      .default("portcullis")
+      .describe("The `service` of challenges and the tokens' audience; a registry verifying our tokens uses it too."),
+    issuer: z.string().min(1).default("portcullis").describe("The tokens' `iss`."),
+    tokenTtlSeconds: z.number().int().min(60).max(86_400).default(300).describe("Lifetime of an access token."),
+    refreshTokenDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .default(90)
+      .describe("Lifetime of the refresh token `docker login` keeps."),
+    signingAlgorithm: z.enum(["ES256", "RS256"]).default("ES256").describe("How tokens are signed."),
+    libtrustKeyId: z
+      .boolean()
+      .default(false)
+      .describe("Put libtrust's key ID in `kid`, for registry 2.x set up without x5c; registry 3 does not know it."),
+    anonymous: z
+      .boolean()
+      .default(false)
+      .describe("Let callers without credentials get tokens (the policies still decide what they may do)."),
+    adminGroup: z.string().min(1).default("admins").describe("Members may delete everywhere under the default policy."),
+    groups: z
+      .record(z.string(), z.array(z.string().min(1)))
+      .default({ admins: ["admin"] })
+      .describe("Groups of htpasswd users by name: `{ admins: [admin, alice] }`."),
+    credentialCacheSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(60)
+      .describe("How long a verified user+password pair is remembered, so a push costs one bcrypt."),
     htpasswd: z
-      .object({ file: z.string().min(1).optional() })
+      .object({
+        file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            "The htpasswd file (bcrypt: `$2a$`, `$2b$`, `$2y$`); `htpasswd` in the certs directory when absent.",
+          ),
+      })
       .strict()
       .default({}),
-    ldap: ldapSchema.optional(),
+    ldap: ldapSchema.optional().describe("Users (and their groups) from an LDAP directory, beside htpasswd users."),
   })
   .strict();
 
-const windowSchema = (points: number, durationSeconds: number) =>
-  z
-    .object({ points: z.number().int().min(1), durationSeconds: z.number().int().min(1) })
-    .strict()
-    .default({ points, durationSeconds });
-
-const lockoutSchema = (points: number, durationSeconds: number, blockSeconds: number) =>
+const windowSchema = (points: number, durationSeconds: number, what: string) =>
   z
     .object({
-      points: z.number().int().min(1),
-      durationSeconds: z.number().int().min(1),
-      /** The first block; each further lockout of the same key doubles it, up to a day. */
-      blockSeconds: z.number().int().min(1),
+      points: z.number().int().min(1).describe("How many in one window."),
+      durationSeconds: z.number().int().min(1).describe("The window."),
     })
     .strict()
-    .default({ points, durationSeconds, blockSeconds });
+    .default({ points, durationSeconds })
+    .describe(what);
+
+const lockoutSchema = (points: number, durationSeconds: number, blockSeconds: number, what: string) =>
+  z
+    .object({
+      points: z.number().int().min(1).describe("Wrong passwords that lock out."),
+      durationSeconds: z.number().int().min(1).describe("The window they are counted in."),
+      blockSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .describe("The first block; each further lockout of the same key doubles it, up to a day."),
+    })
+    .strict()
+    .default({ points, durationSeconds, blockSeconds })
+    .describe(what);
 
 const rateLimitSchema = z
   .object({
-    /** Wrong passwords for one account from one address: the lockout a guesser meets first. */
-    loginFailuresPerAccountAndIp: lockoutSchema(10, 900, 300),
-    /** Wrong passwords for one account from anywhere (a guesser spread over many addresses). */
-    loginFailuresPerAccount: lockoutSchema(50, 900, 900),
-    /** Wrong passwords from one address, whatever the account. */
-    loginFailuresPerIp: lockoutSchema(100, 900, 900),
-    tokenRequestsPerIp: windowSchema(600, 60),
-    requestsPerAccount: windowSchema(20_000, 60),
+    loginFailuresPerAccountAndIp: lockoutSchema(
+      10,
+      900,
+      300,
+      "Wrong passwords for one account from one address: the lockout a guesser meets first.",
+    ),
+    loginFailuresPerAccount: lockoutSchema(
+      50,
+      900,
+      900,
+      "Wrong passwords for one account from anywhere (a guesser spread over many addresses).",
+    ),
+    loginFailuresPerIp: lockoutSchema(100, 900, 900, "Wrong passwords from one address, whatever the account."),
+    tokenRequestsPerIp: windowSchema(600, 60, "Token requests from one address."),
+    requestsPerAccount: windowSchema(20_000, 60, "`/v2/` requests of one account."),
   })
   .strict();
 
-export const configSchema = z
+/** The keys of the file, before the checks that span several of them. */
+export const configObjectSchema = z
   .object({
-    /** Where the HTTPS gateway listens. 5000 is the port every registry:2 guide uses. */
-    listen: hostPort.default("0.0.0.0:5000"),
-    /** Storage root of the built-in registry (registry:2's `rootdirectory`). */
-    data: z.string().min(1).default("data"),
-    /** Home of the CA, server certificate and keys. */
-    certs: z.string().min(1).default("certs"),
-    /** Server processes sharing the listening port; 0 is one per core. State they share lives on disk or in Redis. */
-    workers: z.number().int().min(0).max(256).default(0),
-    /** Another V2 registry to front instead of the built-in one, e.g. http://127.0.0.1:5001. */
-    upstream: z.string().url().optional(),
-    /** The URL clients use, when it differs from what they send as Host (e.g. behind a port mapping). */
-    publicUrl: z.string().url().optional(),
-    /** Addresses or CIDRs of proxies whose X-Forwarded-Proto/Host/For headers are believed. */
-    trustedProxies: z.array(z.string().min(1)).default([]),
+    listen: hostPort
+      .default("0.0.0.0:5000")
+      .describe("Where HTTPS is served; 5000 is the port every registry:2 guide uses."),
+    data: z
+      .string()
+      .min(1)
+      .default("data")
+      .describe("Storage root of the built-in registry (registry:2's `rootdirectory`), and the audit log."),
+    certs: z.string().min(1).default("certs").describe("Home of the CA, server certificate, keys and htpasswd file."),
+    workers: z
+      .number()
+      .int()
+      .min(0)
+      .max(256)
+      .default(0)
+      .describe("Server processes sharing the port; 0 is one per core. What they share lives on disk or in Redis."),
+    upstream: httpUrl(["http", "https"])
+      .optional()
+      .describe("Another V2 registry to front instead of the built-in one, e.g. http://127.0.0.1:5001."),
+    publicUrl: httpUrl(["https"], " (clients only speak HTTPS to a registry with a token server)")
+      .optional()
+      .describe("The URL clients use, when it differs from what they send as Host (a port mapping, a proxy)."),
+    trustedProxies: z
+      .array(addressOrCidr)
+      .default([])
+      .describe("Addresses or CIDRs of proxies whose X-Forwarded-Proto/Host/For are believed."),
     tls: z
       .object({
-        /** Extra DNS names and IP addresses for the server certificate, beside the machine's own. */
-        names: z.array(z.string().min(1)).default([]),
-        /** Days a generated server certificate is valid. */
-        serverCertDays: z.number().int().min(1).max(825).default(397),
-        /** Renew the server certificate this many days before it expires. */
-        renewBeforeDays: z.number().int().min(1).default(30),
-        /** An existing CA to sign the server certificate with, instead of generating one. */
+        names: z
+          .array(hostName)
+          .default([])
+          .describe("DNS names and IP addresses for the server certificate, beside the machine's own."),
+        serverCertDays: z
+          .number()
+          .int()
+          .min(1)
+          .max(825)
+          .default(397)
+          .describe("Days a generated server certificate is valid."),
+        renewBeforeDays: z
+          .number()
+          .int()
+          .min(1)
+          .default(30)
+          .describe("Renew the server certificate this many days before it expires."),
         ca: z
           .object({
-            cert: z.string().min(1),
-            key: z.string().min(1),
-            /** Name of the environment variable holding the key's passphrase. */
-            keyPassphraseEnv: z.string().min(1).optional(),
+            cert: z.string().min(1).describe("PEM CA certificate."),
+            key: z.string().min(1).describe("Its RSA key (PEM)."),
+            keyPassphraseEnv: z
+              .string()
+              .min(1)
+              .optional()
+              .describe("Name of the environment variable holding the key's passphrase."),
           })
           .strict()
-          .optional(),
-        /** An existing server certificate, key and chain, used as they are. */
+          .optional()
+          .describe("An existing CA to sign the server certificate with, instead of generating one."),
         server: z
-          .object({ cert: z.string().min(1), key: z.string().min(1), chain: z.string().min(1).optional() })
+          .object({
+            cert: z.string().min(1).describe("PEM server certificate."),
+            key: z.string().min(1).describe("Its key (PEM)."),
+            chain: z.string().min(1).optional().describe("The issuing chain (PEM), ending at the CA clients trust."),
+          })
           .strict()
-          .optional(),
+          .optional()
+          .describe("A server certificate managed elsewhere, used as it is (never renewed here)."),
       })
       .strict()
       .default({}),
     auth: authSchema.default({}),
-    /** Ordered access rules; the first that matches a caller and a repository decides. Absent: the default policy. */
-    policies: z.array(policyRuleSchema).optional(),
+    policies: z
+      .array(policyRuleSchema)
+      .optional()
+      .describe(
+        "Ordered access rules; the first that matches a caller and a repository decides. Absent: the default policy.",
+      ),
     rateLimits: rateLimitSchema.default({}),
-    /** Shared state for several gateway instances (rate limits): redis://HOST:PORT[/DB]. Memory when absent. */
     redis: z
-      .object({ url: z.string().regex(/^rediss?:\/\/\S+$/, "expected redis://HOST:PORT or rediss://…") })
+      .object({
+        url: z
+          .string()
+          .regex(/^rediss?:\/\/\S+$/, "expected redis://HOST:PORT or rediss://…")
+          .describe("redis://HOST:PORT[/DB]"),
+      })
       .strict()
-      .optional(),
+      .optional()
+      .describe("Shared state for several instances (rate limits); memory when absent."),
     log: z
-      .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
+      .object({
+        level: z
+          .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+          .default("info")
+          .describe("Diagnostic log level (the audit log is apart and always on)."),
+      })
       .strict()
       .default({}),
   })
   .strict();
+
+/** The config file's schema: its keys, and the checks between them (rules that can never match, undefined groups). */
+export const configSchema = configObjectSchema.superRefine((config, ctx) => {
+  for (const [index, rule] of (config.policies ?? []).entries()) {
+    const issue = (key: string, message: string) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["policies", index, key], message });
+    if (rule.anonymous === true && (rule.group !== undefined || rule.account !== undefined))
+      issue(
+        rule.group !== undefined ? "group" : "account",
+        "this rule can never match: anonymous callers have no account and no groups (split it in two rules)",
+      );
+    if (rule.anonymous === true && !config.auth.anonymous)
+      issue("anonymous", "this rule can never match: auth.anonymous is false, so anonymous callers get no token");
+    if (rule.anonymous === true && rule.repository.includes("${account}"))
+      issue("repository", "this rule can never match: anonymous callers have no ${account}");
+    if (rule.group !== undefined && !config.auth.ldap && !(rule.group in config.auth.groups))
+      issue(
+        "group",
+        `no group "${rule.group}" in auth.groups (defined: ${Object.keys(config.auth.groups).join(", ") || "none"})`,
+      );
+  }
+});
 
 export type Config = z.infer<typeof configSchema>;
 export type LdapConfig = z.infer<typeof ldapSchema>;

@@ -6,7 +6,13 @@ import type { Config } from "../config/schema.js";
 import { writePublic, writeSecret } from "../fs/atomic-file.js";
 import { readIfExists } from "../fs/read-if-exists.js";
 import { machineNames } from "./host-names.js";
-import { certificateCovers, generateRsaKey, issueCertificate, sha256Fingerprint } from "./x509.js";
+import {
+  certificateCovers,
+  certificateNames,
+  generateRsaKey,
+  issueCertificate,
+  sha256Fingerprint,
+} from "./x509.js";
 
 export class PkiError extends Error {
   constructor(message: string) {
@@ -108,6 +114,43 @@ export async function ensureTlsMaterial(options: EnsureOptions): Promise<TlsMate
     actions,
     warnings: [],
   };
+}
+
+/**
+ * What the server has now, read without creating or changing anything (for `ca show`, `ca export` and
+ * `doctor`); undefined when the certs directory holds no CA, i.e. no server has started there. `names` are
+ * those the certificate lists.
+ */
+export async function readTlsMaterial(
+  config: Pick<Config, "certs" | "tls">,
+): Promise<(Omit<TlsMaterial, "certChainPem" | "keyPem"> & { certChainPem?: string }) | undefined> {
+  if (config.tls.server) return loadProvidedServer(config.tls.server, [], new Date());
+  const paths = certPaths(config.certs);
+  const caCertPem = config.tls.ca
+    ? await readMaterial(config.tls.ca.cert, "tls.ca.cert")
+    : await readIfExists(paths.caCert);
+  if (!caCertPem) return undefined;
+  const certPem = await readIfExists(paths.serverCert);
+  return {
+    caCertPem,
+    caFingerprint: sha256Fingerprint(caCertPem),
+    ...(certPem ? { certChainPem: certPem } : {}),
+    names: certPem ? certificateNames(certPem) : [],
+    notAfter: certPem ? new Date(new X509Certificate(certPem).validTo) : new Date(0),
+    actions: [],
+    warnings: certPem ? [] : [`no server certificate in ${paths.serverCert} yet: portcullis serve issues one`],
+  };
+}
+
+/** The CA that signs token-signing certificates, when it exists; never creates one. */
+export async function readSigningCa(
+  config: Pick<Config, "certs" | "tls">,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ certPem: string; keyPem: string } | undefined> {
+  if (config.tls.ca) return loadProvidedCa(config.tls.ca, env, new Date());
+  const paths = certPaths(config.certs);
+  const [certPem, keyPem] = [await readIfExists(paths.caCert), await readIfExists(paths.caKey)];
+  return certPem && keyPem ? { certPem, keyPem } : undefined;
 }
 
 /** The machine's own names and addresses, and those the operator configured. */

@@ -172,11 +172,16 @@ export function certificateCovers(certPem: string, name: string): boolean {
   return isIP(name) ? cert.checkIP(name) !== undefined : cert.checkHost(name, { wildcards: true }) !== undefined;
 }
 
-/** The DNS names and IP addresses a certificate's subjectAltName lists, as written. */
+/** The DNS names and IP addresses a certificate's subjectAltName lists (IPv6 in its short form, `::1`). */
 export function certificateNames(certPem: string): string[] {
   const san = new X509Certificate(certPem).subjectAltName ?? "";
-  return san
-    .split(", ")
-    .map((entry) => /^(?:DNS|IP Address):(.+)$/.exec(entry)?.[1]?.toLowerCase())
-    .filter((name): name is string => name !== undefined);
+  return san.split(", ").flatMap((entry) => {
+    const [, kind, value] = /^(DNS|IP Address):(.+)$/.exec(entry) ?? [];
+    if (!value) return [];
+    return [
+      kind === "IP Address" && value.includes(":")
+        ? new URL(`http://[${value}]`).hostname.slice(1, -1)
+        : value.toLowerCase(),
+    ];
+  });
 }

@@ -1,30 +1,28 @@
-import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliPath } from "../support/portcullis-serve.js";
+import { runPortcullis, type CliResult } from "../support/cli-run.js";
 import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 
 let home: TempDir;
 beforeAll(async () => {
   home = await makeTempDir("portcullis-cli-");
+  const init = await runPortcullis(
+    ["init", "--yes", "--data", join(home.path, "data"), "--certs", join(home.path, "certs")],
+    { cwd: home.path },
+  );
+  expect(init.code, init.stderr).toBe(0);
 });
 afterAll(async () => {
   await home.stop();
 });
 
-/** Runs the built CLI on this test's data and certs; resolves with the exit code and output. */
-function portcullis(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [cliPath, ...args, "--data", join(home.path, "data"), "--certs", join(home.path, "certs")],
-      { cwd: home.path },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-    child.stdin?.end(input);
+/** Runs the built CLI on this test's server (its config, data and certs). */
+function portcullis(args: string[], input?: string): Promise<CliResult> {
+  return runPortcullis([...args, "--data", join(home.path, "data"), "--certs", join(home.path, "certs")], {
+    cwd: home.path,
+    input,
   });
 }
 
@@ -33,13 +31,13 @@ describe("the command line", () => {
     expect((await portcullis(["user", "add", "alice"], "alice-password\nalice-password\n")).code).toBe(0);
     expect((await portcullis(["user", "add", "bob"], "bob-password\n")).code).toBe(0);
     const list = await portcullis(["user", "list"]);
-    expect(list.stdout).toBe("alice\nbob\n");
+    expect(list.stdout).toBe("admin\tadmins\nalice\nbob\n");
     expect((await stat(join(home.path, "certs", "htpasswd"))).mode & 0o777).toBe(0o600);
     const mismatch = await portcullis(["user", "passwd", "alice"], "one-password\nanother-password\n");
     expect(mismatch.code).toBe(2);
     expect(mismatch.stderr).toContain("two identical lines");
     expect((await portcullis(["user", "rm", "bob"])).code).toBe(0);
-    expect((await portcullis(["user", "list"])).stdout).toBe("alice\n");
+    expect((await portcullis(["user", "list"])).stdout).toBe("admin\tadmins\nalice\n");
     expect((await portcullis(["user", "add", "alice"], "x-password\n")).stderr).toContain(
       'already exists: use "portcullis user passwd alice"',
     );
@@ -48,7 +46,7 @@ describe("the command line", () => {
   it("says which policy rule decided, and exits 1 when the asked action is denied", async () => {
     const allowed = await portcullis(["policy", "check", "alice", "team/app", "push"]);
     expect(allowed.stdout).toContain("alice on team/app: pull, push");
-    expect(allowed.stdout).toContain("because rule 2 (account * on *: pull, push) matched (the default policy");
+    expect(allowed.stdout).toContain("because policies[1] (account * on *: pull, push) matched (the default policy");
     expect(allowed.code).toBe(0);
     const denied = await portcullis(["policy", "check", "alice", "team/app", "delete"]);
     expect(denied.stdout).toContain("delete: denied");
@@ -67,15 +65,35 @@ describe("the command line", () => {
     expect((await readFile(out)).equals(new X509Certificate(pem).raw)).toBe(true);
   });
 
+  it("removes admin-password once the password it holds is changed", async () => {
+    const file = join(home.path, "certs", "admin-password");
+    await access(file);
+    const changed = await portcullis(["user", "passwd", "admin"], "a-new-admin-password\n");
+    expect(changed.code).toBe(0);
+    expect(changed.stdout).toContain(`removed ${file}: it held the old password`);
+    await expect(access(file)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("renews the server certificate for a valid extra name only, and records it in the audit log", async () => {
+    const bad = await portcullis(["ca", "renew", "--name", "bad name!"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--name "bad name!": expected a DNS name');
+    const renewed = await portcullis(["ca", "renew", "--name", "extra.example"]);
+    expect(renewed.code, renewed.stderr).toBe(0);
+    const cert = new X509Certificate(await readFile(join(home.path, "certs", "server.crt")));
+    expect(cert.subjectAltName).toContain("DNS:extra.example");
+    const records = await portcullis(["audit", "--action", "ca.renew", "--json"]);
+    expect(JSON.parse(records.stdout) as { detail: { names: string[] } }).toMatchObject({
+      action: "ca.renew",
+      detail: { names: expect.arrayContaining(["extra.example"]) as string[] },
+    });
+  });
+
   it("refuses an htpasswd file with a hash it does not accept, naming the line", async () => {
     const certs = join(home.path, "bad-users");
     await mkdir(certs, { recursive: true });
     await writeFile(join(certs, "htpasswd"), "carol:$apr1$abcdefgh$0123456789abcdefghijkl\n");
-    const res = await new Promise<{ code: number; stderr: string }>((resolve) =>
-      execFile(process.execPath, [cliPath, "user", "list", "--certs", certs], (error, _stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }),
-      ),
-    );
+    const res = await runPortcullis(["user", "list", "--certs", certs], { cwd: certs });
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('line 1 (user "carol"): only bcrypt hashes are accepted');
   });

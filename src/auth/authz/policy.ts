@@ -40,14 +40,12 @@ export function defaultRules(adminGroup: string): PolicyRule[] {
   ];
 }
 
-/** Ordered rules → the actions a subject may take on a repository, and which rule said so. */
+/**
+ * Ordered rules → the actions a subject may take on a repository, and which rule said so. `replace` swaps
+ * the rules for every holder of this policy at once (a reload), so a decision never mixes two rule sets.
+ */
 export function createPolicy(rules: readonly PolicyRule[]) {
-  const compiled = rules.map((rule, index) => ({
-    rule,
-    account: rule.account === undefined ? undefined : globToRegExp(rule.account),
-    addresses:
-      rule.clientIp === undefined ? undefined : createAddressList([rule.clientIp], `policies[${index}].clientIp`),
-  }));
+  let compiled = compile(rules);
 
   return {
     decide(subject: Subject, repository: string): Decision {
@@ -62,11 +60,30 @@ export function createPolicy(rules: readonly PolicyRule[]) {
         const actions = rule.actions.includes("*")
           ? [...repositoryActions]
           : repositoryActions.filter((a) => rule.actions.includes(a));
-        return { actions, ruleIndex: index, reason: `rule ${index + 1} (${describeRule(rule)}) matched` };
+        return { actions, ruleIndex: index, reason: `${ruleName(index)} (${describeRule(rule)}) matched` };
       }
       return { actions: [], reason: "no rule matched, so nothing is allowed" };
     },
+
+    /** The rules decided with from now on; compiled first, so bad rules leave the current ones in place. */
+    replace(next: readonly PolicyRule[]): void {
+      compiled = compile(next);
+    },
   };
+}
+
+/** How every message names a rule: by its place in the config's `policies` list. */
+export function ruleName(index: number): string {
+  return `policies[${index}]`;
+}
+
+function compile(rules: readonly PolicyRule[]) {
+  return rules.map((rule, index) => ({
+    rule,
+    account: rule.account === undefined ? undefined : globToRegExp(rule.account),
+    addresses:
+      rule.clientIp === undefined ? undefined : createAddressList([rule.clientIp], `${ruleName(index)}.clientIp`),
+  }));
 }
 
 export type Policy = ReturnType<typeof createPolicy>;
