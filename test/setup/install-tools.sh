@@ -16,6 +16,8 @@ TOOLS=(
   "slapd slapd"
   "ldapadd ldap-utils"
   "redis-server redis-server"
+  "htpasswd apache2-utils"
+  "systemd-analyze systemd"
 )
 
 export DEBIAN_FRONTEND=noninteractive

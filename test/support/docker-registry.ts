@@ -15,6 +15,8 @@ export interface DockerRegistry extends RunningDaemon {
   hostPort: string;
   /** The storage root (its rootdirectory): blobs are under `<root>/docker/registry/v2/`. */
   root: string;
+  /** Its config file, as `docker-registry serve` read it. */
+  configPath: string;
 }
 
 export interface DockerRegistryOptions {
@@ -59,9 +61,9 @@ export async function startDockerRegistry(options: DockerRegistryOptions = {}): 
   }
   return startInTempDir("docker-registry-", async (work) => {
     const root = options.root ?? join(work.path, "root");
+    const configPath = join(work.path, "config.yml");
     const { daemon, hostPort } = await startOnFreePort(async (port, attempt) => {
       const hostPort = `127.0.0.1:${port}`;
-      const configPath = join(work.path, "config.yml");
       await writeFile(configPath, registryConfig(root, hostPort, options));
       const daemon = spawnDaemon(binary, ["serve", configPath], {
         logPath: join(work.path, `registry-${attempt}.log`),
@@ -73,6 +75,7 @@ export async function startDockerRegistry(options: DockerRegistryOptions = {}): 
       url: `${scheme}://${hostPort}`,
       hostPort,
       root,
+      configPath,
       ...daemonInDir(daemon, work),
     };
   });
