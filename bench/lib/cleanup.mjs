@@ -28,8 +28,9 @@ export function killChild(child, signal) {
   if (child.exitCode === null && child.signalCode === null) child.kill(signal);
 }
 
-export async function makeTempDir(prefix) {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+/** A new directory under `base` (the system's temp dir by default), removed at exit if nothing removed it before. */
+export async function makeTempDir(prefix, base = os.tmpdir()) {
+  const dir = await fsp.mkdtemp(path.join(base, prefix));
   tempDirs.add(dir);
   return dir;
 }

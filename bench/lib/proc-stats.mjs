@@ -1,6 +1,5 @@
-// What /proc says about a running process: its memory, the CPU time it used, its children.
+// What /proc says about running processes: their memory and their children.
 
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 
 /** `{ rss, hwm }` in bytes (VmRSS and VmHWM of /proc/PID/status), or null once the process is gone. */
@@ -17,29 +16,45 @@ export function readProcStatus(pid) {
   }
 }
 
-const clockTicks = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-// User + system CPU seconds a process has used so far (fields 14 and 15 of /proc/PID/stat).
-export function readCpuSeconds(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  } catch {
-    return null;
-  }
-}
-
+/** The direct children of `pid`, from every one of its threads (a child is listed under the thread that forked it). */
 export function childPids(pid) {
+  let tasks;
   try {
-    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
   } catch {
     return [];
+  }
+  const children = new Set();
+  for (const task of tasks) {
+    try {
+      for (const child of fs.readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").split(/\s+/)) {
+        if (child) children.add(Number(child));
+      }
+    } catch {
+      // the thread ended while we looked
+    }
+  }
+  return [...children];
+}
+
+/** `pid` and everything below it. */
+export function processTree(pid) {
+  const found = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const next = queue.shift();
+    found.push(next);
+    queue.push(...childPids(next));
+  }
+  return found;
+}
+
+/** Sets the peak RSS (VmHWM) of `pid` back to its current RSS (Linux ≥ 4.0); false when that is not allowed. */
+export function resetPeakRss(pid) {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -2,10 +2,12 @@ import http from "node:http";
 import https from "node:https";
 import { tail } from "./tail.mjs";
 
-const READY_TIMEOUT_MS = 30_000;
+const READY_TIMEOUT_MS = 60_000;
+const POLL_MS = 10;
 
-// Resolves to the HTTP status of a GET, or null while nothing answers (the error is kept for the report).
 let lastProbeError = null;
+
+/** Resolves to the HTTP status of a GET on a new connection, or null while nothing answers. */
 export function probe(url, agent) {
   return new Promise((resolve) => {
     const get = url.startsWith("https:") ? https.get : http.get;
@@ -21,27 +23,31 @@ export function probe(url, agent) {
   });
 }
 
-/** Polls `check` until it resolves true; throws with the process's output when it exits or the time is up. */
-export async function waitReady(proc, check) {
+/**
+ * Polls `check` every 10 ms until it resolves true; throws with the output of `procs` when one of them exits
+ * or the time is up.
+ */
+export async function waitReady(procs, check) {
   const deadline = Date.now() + READY_TIMEOUT_MS;
+  const exits = procs.map((proc) => proc.exited.then((e) => ({ exited: e, proc })));
+  const outputs = () => procs.map((p) => `--- ${p.name} ---\n${tail(p.output())}`).join("\n");
   for (;;) {
     const result = await Promise.race([
-      proc.exited.then((e) => ({ exited: e })),
-      proc.spawnError,
+      ...exits,
+      ...procs.map((p) => p.spawnError),
       check().then((ready) => ({ ready })),
     ]);
     if (result.exited) {
       const { code, signal } = result.exited;
       throw new Error(
-        `${proc.describe()} exited (code ${code}, signal ${signal}) before it was ready:\n${tail(proc.output())}`,
+        `${result.proc.describe()} exited (code ${code}, signal ${signal}) before it was ready` +
+          `${signal === "SIGINT" ? " (the benchmark sends only SIGTERM and SIGKILL: another process sent it)" : ""}:\n${outputs()}`,
       );
     }
     if (result.ready) return;
     if (Date.now() > deadline) {
-      throw new Error(
-        `${proc.describe()} not ready after ${READY_TIMEOUT_MS} ms (last probe: ${lastProbeError}):\n${tail(proc.output())}`,
-      );
+      throw new Error(`not ready after ${READY_TIMEOUT_MS} ms (last probe: ${lastProbeError}):\n${outputs()}`);
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }

@@ -3,11 +3,12 @@ export function fmt(value, digits = 1) {
   return value === null || value === undefined ? "-" : value.toFixed(digits);
 }
 
-/** Prints `rows` (the first is the header) as columns: the first left-aligned, the others right-aligned. */
-export function printTable(rows) {
-  const widths = rows[0].map((_, col) => Math.max(...rows.map((row) => String(row[col]).length)));
-  const line = (row) => row.map((cell, col) => String(cell)[col ? "padStart" : "padEnd"](widths[col])).join("  ");
-  console.log(line(rows[0]));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const row of rows.slice(1)) console.log(line(row));
+const escapeCell = (text) => String(text).replaceAll("|", "\\|");
+
+/** `rows` (the first is the header) as a markdown table; columns after the first are right-aligned. */
+export function markdownTable(rows) {
+  const [header, ...body] = rows;
+  const line = (row) => `| ${row.map(escapeCell).join(" | ")} |`;
+  const rule = `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`;
+  return [line(header), rule, ...body.map(line)].join("\n");
 }

@@ -1,18 +1,26 @@
 import { spawn } from "node:child_process";
 import { killChild, trackChild, untrackChild } from "./cleanup.mjs";
-import { childPids, readCpuSeconds, readProcStatus } from "./proc-stats.mjs";
 import { tail } from "./tail.mjs";
 
-const RSS_POLL_MS = 100;
 export const STOP_GRACE_MS = 5_000;
 
+function groupAlive(pid) {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * A spawned server whose output is kept (the tail) and whose memory and CPU time are sampled from /proc
- * once `startSampling()` is called. A detached one (nginx) is measured with its children and killed as a group.
+ * A spawned server whose output is kept (the tail). A detached one (nginx, Portcullis with its workers) leads
+ * a process group of its own and is killed as a group, so nothing it forked outlives it.
  */
 export function spawnTracked(name, cmd, args, options = {}) {
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...options });
-  trackChild(child, { group: options.detached === true });
+  const group = options.detached === true;
+  trackChild(child, { group });
   let output = "";
   const keep = (data) => {
     output = tail(output + data.toString(), 64 * 1024);
@@ -22,41 +30,20 @@ export function spawnTracked(name, cmd, args, options = {}) {
   const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
   const spawnError = new Promise((_, reject) => child.once("error", reject));
   spawnError.catch(() => {});
-  const pids = () => [child.pid, ...(options.detached ? childPids(child.pid) : [])];
-  let maxRss = 0;
-  const hwm = new Map();
-  const cpuAtStart = new Map();
-  const cpuLast = new Map();
-  const sample = () => {
-    let rss = 0;
-    for (const pid of pids()) {
-      const s = readProcStatus(pid);
-      if (s?.rss) rss += s.rss;
-      if (s?.hwm) hwm.set(pid, Math.max(hwm.get(pid) ?? 0, s.hwm));
-      const cpu = readCpuSeconds(pid);
-      if (cpu !== null) {
-        if (!cpuAtStart.has(pid)) cpuAtStart.set(pid, cpu);
-        cpuLast.set(pid, cpu);
-      }
-    }
-    maxRss = Math.max(maxRss, rss);
-  };
-  let poller = null;
   return {
     name,
-    child,
+    pid: child.pid,
     describe: () => `${name} (${cmd} ${args.join(" ")})`,
     output: () => output,
     exited,
     spawnError,
     alive: () => child.exitCode === null && child.signalCode === null,
-    startSampling() {
-      sample();
-      poller = setInterval(sample, RSS_POLL_MS);
-    },
+    /**
+     * SIGTERM to the process (a leader stops its own workers), SIGKILL after STOP_GRACE_MS. Resolves to
+     * `{ stopSeconds, killed, leftovers }`: `leftovers` when processes of its group were still there after it
+     * had exited (they are killed then).
+     */
     async stop() {
-      if (poller) clearInterval(poller);
-      sample();
       const stopping = performance.now();
       let killed = false;
       if (child.exitCode === null && child.signalCode === null) {
@@ -68,22 +55,15 @@ export function spawnTracked(name, cmd, args, options = {}) {
         await exited;
         clearTimeout(timer);
       }
-      const stopSeconds = (performance.now() - stopping) / 1000;
-      // Whatever of an nginx group outlived its master.
-      if (options.detached) killChild(child, "SIGKILL");
+      let leftovers = false;
+      if (group) {
+        // Give a leader's children the moment they need to follow it before calling them leftovers.
+        for (let i = 0; i < 20 && groupAlive(child.pid); i++) await new Promise((r) => setTimeout(r, 50));
+        leftovers = groupAlive(child.pid);
+        killChild(child, "SIGKILL");
+      }
       untrackChild(child);
-      const peaks = [...hwm.values()];
-      let cpuSeconds = 0;
-      for (const [pid, last] of cpuLast) cpuSeconds += last - cpuAtStart.get(pid);
-      return {
-        // CPU used from the first sample (server ready, before the push) to the last (after the pull).
-        cpuSeconds: Math.round(cpuSeconds * 100) / 100,
-        // Sum of each process's own peak: an upper bound when there are several (nginx master + worker).
-        peakRssBytes: peaks.length ? peaks.reduce((a, b) => a + b, 0) : null,
-        maxPolledRssBytes: maxRss,
-        stopSeconds,
-        killed,
-      };
+      return { stopSeconds: (performance.now() - stopping) / 1000, killed, leftovers };
     },
   };
 }

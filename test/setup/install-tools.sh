@@ -17,6 +17,8 @@ TOOLS=(
   "ldapadd ldap-utils"
   "redis-server redis-server"
   "htpasswd apache2-utils"
+  "ab apache2-utils"
+  "curl curl"
   "systemd-analyze systemd"
 )
 

@@ -1,0 +1,204 @@
+// What the benchmark measures: the rows of its table, and the sessions that fill them. A session is one fresh
+// server (new port, empty storage root) on one side, running the cases that share it: the 512 MiB image is
+// pushed once and then pulled, fetched and asked about; every other push gets a session of its own.
+
+import { abRate, curlGet, curlPut, skopeoPull, skopeoPush } from "./clients.mjs";
+import { expectStatus, request } from "./http-client.mjs";
+import { checkAllBlobsArrived, MANIFEST_TYPE, storedBlobs } from "./images.mjs";
+import { portcullis, staticCeiling } from "./sides.mjs";
+import { MB, MiB } from "./units.mjs";
+
+/**
+ * The table's rows in order. `better` says which way is good (for "lower", the ratio is inverted so that
+ * > 1 is Portcullis ahead); `only` names the one side a row has.
+ */
+export function tableRows(opts) {
+  const big = `${opts.bigMiB} MiB`;
+  const [many1, many2] = opts.layers;
+  const rows = [];
+  const add = (id, caseId, label, unit, better, extra = {}) => rows.push({ id, caseId, label, unit, better, ...extra });
+  add("push-big", "skopeo-big", `skopeo push, 1 layer of ${big}`, "s", "lower");
+  add("pull-big", "skopeo-big", `skopeo pull, 1 layer of ${big}`, "s", "lower");
+  add("push-many1", "skopeo-100", `skopeo push, ${many1} layers of 256 KiB`, "s", "lower");
+  add("pull-many1", "skopeo-100", `skopeo pull, ${many1} layers of 256 KiB`, "s", "lower");
+  add("push-many2", "skopeo-200", `skopeo push, ${many2} layers of 256 KiB`, "s", "lower");
+  add("pull-many2", "skopeo-200", `skopeo pull, ${many2} layers of 256 KiB`, "s", "lower");
+  add("push-typical", "skopeo-typical", "skopeo push, 5 layers (30, 10, 5, 1 MiB, 100 KiB)", "s", "lower");
+  add("pull-typical", "skopeo-typical", "skopeo pull, 5 layers (30, 10, 5, 1 MiB, 100 KiB)", "s", "lower");
+  add(
+    "pull-clients",
+    "skopeo-8",
+    `${opts.clients} skopeo pulls of the ${big} image at once, aggregate`,
+    "MB/s",
+    "higher",
+  );
+  add("curl-get", "curl-get", `curl GET of the ${big} blob`, "MB/s", "higher");
+  add("curl-get-ceiling", "curl-get", "curl GET, % of the nginx static-TLS ceiling in the same round", "%", "higher");
+  add(
+    "curl-put",
+    "curl-put",
+    `curl monolithic PUT (POST, then PUT ?digest= with the body) of the ${big} blob`,
+    "MB/s",
+    "higher",
+  );
+  add("head", "head", `authenticated manifest HEAD, ${opts.connections} keep-alive connections`, "req/s", "higher");
+  add("v2", "v2", `authenticated GET /v2/, ${opts.connections} keep-alive connections`, "req/s", "higher");
+  add(
+    "token-cached",
+    "token",
+    `token issuance, cached credential, ${opts.connections} connections`,
+    "req/s",
+    "higher",
+    {
+      only: portcullis.id,
+    },
+  );
+  add("token-uncached", "token", "token issuance, no credential cache (bcrypt each time)", "req/s", "higher", {
+    only: portcullis.id,
+  });
+  add("rss-push-big", "skopeo-big", `peak RSS, all server processes, during the ${big} push`, "MiB", "lower");
+  add(
+    "rss-pull-clients",
+    "skopeo-8",
+    `peak RSS, all server processes, during the ${opts.clients} pulls`,
+    "MiB",
+    "lower",
+  );
+  add("rss-max", null, "peak RSS, all server processes, busiest session of a round", "MiB", "lower");
+  add("cold-start", null, "cold start: spawn to the first answer on /v2/", "ms", "lower");
+  return rows.filter((row) => row.caseId === null || opts.cases.includes(row.caseId));
+}
+
+const target = (instance, setup) => ({ url: instance.url, caDir: setup.tls.caDir, user: setup.user });
+
+async function pushImage(instance, ctx, image, repository) {
+  const seconds = await skopeoPush(image, target(instance, ctx.setup), repository);
+  checkAllBlobsArrived(image, await storedBlobs(instance.storageRoot), `${ctx.side.label}'s storage`);
+  return seconds;
+}
+
+// A short unmeasured run first on the same connections count, so every worker has its connections, its
+// caches and its users file loaded; what it saw go wrong is noted, not hidden.
+async function rate(ctx, url, options) {
+  const { connections } = ctx.opts;
+  const path = new URL(url).pathname;
+  const warm = await abRate(url, { ...options, connections, requests: connections * 8, strict: false });
+  if (warm.failed > 0 || warm.non2xx > 0) {
+    ctx.warn(`warming up ${path}: ${warm.non2xx} of ${warm.complete} requests answered non-2xx, ${warm.failed} failed`);
+  }
+  const r = await abRate(url, { ...options, connections, seconds: ctx.opts.seconds });
+  if (r.keptAlive < r.complete * 0.9) {
+    ctx.warn(`only ${r.keptAlive} of ${r.complete} requests to ${path} were on kept-alive connections`);
+  }
+  return r.rate;
+}
+
+async function bigImageSession(instance, ctx) {
+  const { images, opts, setup, record, has } = ctx;
+  const image = images.big;
+  const repository = "bench/big";
+  const phase = instance.memory.phase();
+  const pushSeconds = await pushImage(instance, ctx, image, repository);
+  const pushRss = phase.end();
+  if (has("skopeo-big")) {
+    record("push-big", pushSeconds);
+    record("rss-push-big", pushRss / MiB);
+    record("pull-big", await skopeoPull(image, target(instance, setup), repository));
+  }
+  if (has("skopeo-8")) {
+    const pulling = instance.memory.phase();
+    const seconds = await skopeoPull(image, target(instance, setup), repository, opts.clients);
+    record("rss-pull-clients", pulling.end() / MiB);
+    record("pull-clients", (opts.clients * image.bytes) / MB / seconds);
+  }
+  const authorization = await instance.authorization(repository);
+  if (has("curl-get")) {
+    const layer = image.biggestLayer;
+    const url = `${instance.url}/v2/${repository}/blobs/${layer.digest}`;
+    const got = await curlGet(url, { caFile: setup.tls.caFile, authorization });
+    if (got.bytes !== layer.size)
+      throw new Error(`curl GET ${url} received ${got.bytes} bytes, expected ${layer.size}`);
+    record("curl-get", got.bytes / MB / got.seconds, `HTTP/${got.httpVersion}`);
+  }
+  const auth = `Authorization: ${authorization}`;
+  if (has("head")) {
+    const url = `${instance.url}/v2/${repository}/manifests/latest`;
+    record("head", await rate(ctx, url, { head: true, headers: [auth, `Accept: ${MANIFEST_TYPE}`] }));
+  }
+  if (has("v2")) record("v2", await rate(ctx, `${instance.url}/v2/`, { headers: [auth] }));
+  if (has("token") && instance.tokenUrl) {
+    const url = await instance.tokenUrl(`repository:${repository}:pull`);
+    record("token-cached", await rate(ctx, url, { headers: [`Authorization: ${instance.basic}`] }));
+  }
+}
+
+function imageSession(name, rowSuffix) {
+  return async (instance, ctx) => {
+    const image = ctx.images[name];
+    const repository = `bench/${name}`;
+    ctx.record(`push-${rowSuffix}`, await pushImage(instance, ctx, image, repository));
+    ctx.record(`pull-${rowSuffix}`, await skopeoPull(image, target(instance, ctx.setup), repository));
+  };
+}
+
+async function putSession(instance, ctx) {
+  const { setup, images, record } = ctx;
+  const layer = images.big.biggestLayer;
+  const repository = "bench/put";
+  const authorization = await instance.authorization(repository);
+  const postUrl = `${instance.url}/v2/${repository}/blobs/uploads/`;
+  const postHeaders = { Authorization: authorization, "Content-Length": "0" };
+  const post = await request("POST", postUrl, { agent: setup.agent(), headers: postHeaders });
+  expectStatus(post, 202, "POST", postUrl, { ...postHeaders, Authorization: "(hidden)" });
+  const putUrl = new URL(post.headers.location, instance.url);
+  putUrl.searchParams.set("digest", layer.digest);
+  const put = await curlPut(putUrl.toString(), layer.file, { caFile: setup.tls.caFile, authorization });
+  const stored = (await storedBlobs(instance.storageRoot)).get(layer.digest);
+  if (put.bytes !== layer.size || stored !== layer.size) {
+    throw new Error(
+      `curl PUT sent ${put.bytes} bytes, the storage holds ${stored ?? "no"} bytes; expected ${layer.size}`,
+    );
+  }
+  record("curl-put", put.bytes / MB / put.seconds, `HTTP/${put.httpVersion}`);
+}
+
+async function uncachedTokenSession(instance, ctx) {
+  const url = await instance.tokenUrl("repository:bench/big:pull");
+  ctx.record("token-uncached", await rate(ctx, url, { headers: [`Authorization: ${instance.basic}`] }));
+}
+
+async function ceilingSession(instance, ctx) {
+  const layer = ctx.images.big.biggestLayer;
+  const got = await curlGet(`${instance.url}/${layer.digest.slice("sha256:".length)}`, {
+    caFile: ctx.setup.tls.caFile,
+  });
+  if (got.bytes !== layer.size) throw new Error(`nginx served ${got.bytes} bytes of the blob, expected ${layer.size}`);
+  ctx.recordCeiling(got.bytes / MB / got.seconds);
+}
+
+/**
+ * The sessions of a round in order, those `opts.cases` needs. `sides` limits a session to some sides (the
+ * ceiling and the uncached token are one side's); `variant` is passed to the side's start; `coldStart`
+ * says whether its start counts as a cold-start sample (Portcullis's usual config on a bench side).
+ */
+export function plannedSessions(opts) {
+  const needs = (...cases) => cases.some((c) => opts.cases.includes(c));
+  const sessions = [
+    { id: "ceiling", when: needs("curl-get"), sides: [staticCeiling.id], run: ceilingSession, static: true },
+    { id: "big", when: needs("skopeo-big", "skopeo-8", "curl-get", "head", "v2", "token"), run: bigImageSession },
+    { id: "layers100", when: needs("skopeo-100"), run: imageSession("layers100", "many1") },
+    { id: "layers200", when: needs("skopeo-200"), run: imageSession("layers200", "many2") },
+    { id: "typical", when: needs("skopeo-typical"), run: imageSession("typical", "typical") },
+    { id: "put", when: needs("curl-put"), run: putSession },
+    {
+      id: "token-uncached",
+      when: needs("token") && opts.sides.includes(portcullis.id),
+      sides: [portcullis.id],
+      variant: { credentialCacheSeconds: 0 },
+      run: uncachedTokenSession,
+    },
+  ];
+  return sessions
+    .filter((s) => s.when)
+    .map((s) => ({ coldStart: !s.static && !s.variant, sides: s.sides ?? opts.sides, ...s }));
+}

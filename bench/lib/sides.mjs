@@ -1,0 +1,234 @@
+// The servers under test, started fresh (a new port, an empty storage root) for every session of cases:
+// reference A, docker-registry with its own TLS; reference B, the same registry in plain HTTP behind nginx;
+// Portcullis; and nginx serving a static file, the ceiling. Each start resolves to an instance:
+//   { url, storageRoot, coldStartMs, memory, authorization(repository), stop() }
+// where coldStartMs runs from spawn to the first HTTP answer on /v2/ (through nginx: the registry's answer).
+
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { makeTempDir, removeTempDir } from "./cleanup.mjs";
+import { dockerRegistryConfig } from "./docker-registry-config.mjs";
+import { freePort } from "./free-port.mjs";
+import { expectStatus, request } from "./http-client.mjs";
+import { memorySampler } from "./memory.mjs";
+import { nginxMainConfig, registryProxyServer, staticFileServer } from "./nginx.mjs";
+import { probe, waitReady } from "./readiness.mjs";
+import { spawnTracked } from "./tracked-process.mjs";
+
+const DOCKER_REGISTRY = "docker-registry";
+const NGINX = "nginx";
+
+const basic = (user) => `Basic ${Buffer.from(`${user.name}:${user.password}`).toString("base64")}`;
+
+/**
+ * Starts `procs()` (spawned in one go), waits until `answered(status)` for GET `url`/v2/, and wraps them as an
+ * instance. On a failed start everything started is stopped again.
+ */
+async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, authorization, extra = {} }) {
+  const started = performance.now();
+  const procs = spawnAll();
+  const memory = memorySampler(() => procs.map((p) => p.pid));
+  const stop = async () => {
+    const lifetimePeakBytes = memory.lifetimePeak();
+    memory.stop();
+    const notes = [];
+    for (const proc of [...procs].reverse()) {
+      const { killed, leftovers } = await proc.stop();
+      if (killed) notes.push(`${proc.name} ignored SIGTERM and was killed`);
+      if (leftovers) notes.push(`processes of ${proc.name}'s group outlived it and were killed`);
+    }
+    for (const dir of dirs) await removeTempDir(dir);
+    return { lifetimePeakBytes, notes };
+  };
+  try {
+    // setup.agent() is null until there is a CA to trust (Portcullis makes it on its first start).
+    await waitReady(procs, async () => setup.agent() !== null && answered(await probe(`${url}/v2/`, setup.agent())));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    url,
+    storageRoot,
+    coldStartMs: performance.now() - started,
+    memory,
+    processes: procs,
+    authorization,
+    stop,
+    ...extra,
+  };
+}
+
+const nginxArgs = (conf) => ["-e", "stderr", "-c", path.join(conf, "nginx.conf"), "-p", conf, "-g", "daemon off;"];
+
+// nginx's workers run as an unprivileged user when its master is root: they must reach its temp dirs.
+async function nginxPrefix(dir) {
+  const conf = path.join(dir, "nginx");
+  await fsp.mkdir(conf, { mode: 0o755 });
+  await fsp.chmod(dir, 0o755);
+  return conf;
+}
+
+export const registryTls = {
+  id: "registry-tls",
+  label: "A: docker-registry, own TLS",
+  auth: "htpasswd (bcrypt) on every request, Basic",
+  async start(setup) {
+    const port = await freePort();
+    const dir = await makeTempDir("bench-registry-tls-");
+    const root = path.join(dir, "root");
+    const config = path.join(dir, "config.yml");
+    await fsp.writeFile(config, dockerRegistryConfig(root, port, { tls: setup.tls, htpasswd: setup.htpasswd }));
+    return launch({
+      setup,
+      url: `https://127.0.0.1:${port}`,
+      storageRoot: root,
+      dirs: [dir],
+      spawnAll: () => [spawnTracked(DOCKER_REGISTRY, DOCKER_REGISTRY, ["serve", config])],
+      answered: (status) => status === 401,
+      authorization: async () => basic(setup.user),
+    });
+  },
+};
+
+export const nginxRegistry = {
+  id: "nginx-registry",
+  label: "B: nginx TLS → docker-registry",
+  auth: "htpasswd (bcrypt) on every request, Basic, checked by the registry",
+  async start(setup) {
+    const registryPort = await freePort();
+    const port = await freePort();
+    const dir = await makeTempDir("bench-nginx-registry-");
+    const root = path.join(dir, "root");
+    const config = path.join(dir, "config.yml");
+    await fsp.writeFile(config, dockerRegistryConfig(root, registryPort, { htpasswd: setup.htpasswd }));
+    const conf = await nginxPrefix(dir);
+    const server = registryProxyServer({ port, upstream: `127.0.0.1:${registryPort}`, tls: setup.tls });
+    await fsp.writeFile(path.join(conf, "nginx.conf"), nginxMainConfig(conf, server));
+    return launch({
+      setup,
+      url: `https://127.0.0.1:${port}`,
+      storageRoot: root,
+      dirs: [dir],
+      spawnAll: () => [
+        spawnTracked(DOCKER_REGISTRY, DOCKER_REGISTRY, ["serve", config]),
+        spawnTracked(NGINX, NGINX, nginxArgs(conf), { detached: true }),
+      ],
+      // nginx answers 502 until the registry listens.
+      answered: (status) => status === 401,
+      authorization: async () => basic(setup.user),
+    });
+  },
+};
+
+/** The environment of Portcullis: no PORTCULLIS_* of the caller's shell; temp files in its own dir. */
+function portcullisEnv(tmp) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("PORTCULLIS_")));
+  return { ...env, TMPDIR: tmp };
+}
+
+/**
+ * Portcullis's config in the benchmark: its defaults, plus the bench user's htpasswd file, warn-level logs
+ * (the references log no requests either), and request budgets no benchmark reaches (the defaults, 600 token
+ * requests a minute per address and 20000 requests a minute per account, would turn the rate cases into 429s).
+ */
+export function portcullisConfig({ htpasswd, credentialCacheSeconds }) {
+  const budget = "{ points: 1000000000, durationSeconds: 60 }";
+  return [
+    "auth:",
+    "  htpasswd:",
+    `    file: ${JSON.stringify(htpasswd)}`,
+    ...(credentialCacheSeconds === undefined ? [] : [`  credentialCacheSeconds: ${credentialCacheSeconds}`]),
+    "rateLimits:",
+    `  tokenRequestsPerIp: ${budget}`,
+    `  requestsPerAccount: ${budget}`,
+    "log:",
+    "  level: warn",
+    "",
+  ].join("\n");
+}
+
+/** The /token URL for `scope` (`repository:NAME:ACTIONS`), with the service Portcullis names in its challenge. */
+async function portcullisTokenUrl(url, agent, scope) {
+  const challenge = await request("GET", `${url}/v2/`, { agent });
+  const service = /service="([^"]+)"/.exec(challenge.headers["www-authenticate"] ?? "")?.[1];
+  if (challenge.status !== 401 || !service) {
+    throw new Error(`GET ${url}/v2/ → ${challenge.status} with no Bearer challenge naming a service`);
+  }
+  return `${url}/token?${new URLSearchParams({ service, scope })}`;
+}
+
+/** Bearer authorization for `repository` (pull, push) from Portcullis's /token, as the bench user. */
+async function portcullisToken(url, setup, repository) {
+  const agent = setup.agent();
+  const tokenUrl = await portcullisTokenUrl(url, agent, `repository:${repository}:pull,push`);
+  const headers = { Authorization: basic(setup.user) };
+  const answer = await request("GET", tokenUrl, { agent, headers });
+  expectStatus(answer, 200, "GET", tokenUrl, { Authorization: "Basic (bench user)" });
+  return `Bearer ${JSON.parse(answer.body).token}`;
+}
+
+export const portcullis = {
+  id: "portcullis",
+  label: "Portcullis",
+  auth: "bearer token from /token (Basic, bcrypt, credential cache)",
+  /** `variant.credentialCacheSeconds` sets that config key. */
+  async start(setup, variant = {}) {
+    if (!fs.existsSync(setup.dist)) throw new Error(`${setup.dist} is missing; run npm run build first`);
+    const port = await freePort();
+    const dir = await makeTempDir("bench-portcullis-");
+    const data = path.join(dir, "data");
+    const config = path.join(dir, "portcullis.yaml");
+    await fsp.writeFile(config, portcullisConfig({ htpasswd: setup.htpasswd, ...variant }));
+    const url = `https://127.0.0.1:${port}`;
+    const args = [setup.dist, "serve", "--config", config, "--data", data, "--certs", setup.certsDir];
+    return launch({
+      setup,
+      url,
+      storageRoot: data,
+      dirs: [dir],
+      // The node binary itself, not npm or a shell, so the process tree is the server's; in a group of its
+      // own, so its workers go with it. Its working dir is an empty one: no portcullis.yaml lying around.
+      spawnAll: () => [
+        spawnTracked("portcullis", process.execPath, [...args, "--listen", `127.0.0.1:${port}`], {
+          cwd: dir,
+          env: portcullisEnv(dir),
+          detached: true,
+        }),
+      ],
+      answered: (status) => status !== null,
+      authorization: (repository) => portcullisToken(url, setup, repository),
+      extra: {
+        tokenUrl: (scope) => portcullisTokenUrl(url, setup.agent(), scope),
+        basic: basic(setup.user),
+      },
+    });
+  },
+};
+
+export const staticCeiling = {
+  id: "ceiling",
+  label: "nginx static file, TLS 1.3",
+  /** Serves the files of `root` (world-readable: nginx's workers are not root). */
+  async start(setup, { root }) {
+    const port = await freePort();
+    const dir = await makeTempDir("bench-ceiling-");
+    const conf = await nginxPrefix(dir);
+    await fsp.writeFile(
+      path.join(conf, "nginx.conf"),
+      nginxMainConfig(conf, staticFileServer({ port, root, tls: setup.tls })),
+    );
+    return launch({
+      setup,
+      url: `https://127.0.0.1:${port}`,
+      storageRoot: null,
+      dirs: [dir],
+      spawnAll: () => [spawnTracked(NGINX, NGINX, nginxArgs(conf), { detached: true })],
+      answered: (status) => status !== null,
+      authorization: async () => null,
+    });
+  },
+};
+
+export const benchSides = [registryTls, nginxRegistry, portcullis];
