@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { createAuditLog, type AuditLog } from "./audit/audit-log.js";
 import { authFromConfig, type AuthStack } from "./auth/from-config.js";
 import type { Config } from "./config/schema.js";
@@ -48,7 +49,11 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
     onBcrypt: deps.onBcrypt,
   });
   const audit = createAuditLog({ dataDir: config.data });
-  const rateLimits = createRateLimits(config.rateLimits, { redisUrl: config.redis?.url, logger });
+  const rateLimits = createRateLimits(config.rateLimits, {
+    redisUrl: config.redis?.url,
+    stateFile: join(config.data, "state", "rate-limits.sqlite"),
+    logger,
+  });
   const upstream = config.upstream ? { url: config.upstream } : undefined;
   let current = material;
   const gateway = await startGateway({
@@ -59,7 +64,12 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
     ca: { current: () => current },
     registry: upstream
       ? { upstream }
-      : { builtIn: createRegistry({ storage: createFilesystemDriver(config.data), logger: logger.child({ layer: "registry" }) }) },
+      : {
+          builtIn: createRegistry({
+            storage: createFilesystemDriver(config.data),
+            logger: logger.child({ layer: "registry" }),
+          }),
+        },
     trustedProxies: config.trustedProxies,
     publicUrl: config.publicUrl,
     auth,

@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import { Redis } from "ioredis";
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { RateLimitConfig } from "../config/schema.js";
 import { silentLogger, type Logger } from "../log.js";
+import { memoryStore, redisStore, sqliteStore, type LimitStore, type LockoutCounter } from "./rate-limit-stores.js";
 
 export interface Blocked {
   /** Whole seconds until the caller may try again (≥ 1), for `Retry-After`. */
@@ -31,6 +30,8 @@ export interface RateLimits {
 export interface RateLimitsOptions {
   /** redis://HOST:PORT[/DB]: share every budget with the other gateway processes using the same Redis. */
   redisUrl?: string;
+  /** Without Redis, an SQLite file that every server process on this host shares; this process's memory without either. */
+  stateFile?: string;
   /** Prefix of every key in the store, so two deployments can share one Redis. */
   keyPrefix?: string;
   logger?: Logger;
@@ -40,49 +41,9 @@ export interface RateLimitsOptions {
 const MAX_BLOCK_SECONDS = 86_400;
 /** A key's lockout count is forgotten this long after its last lockout: the longest block, then a quiet day. */
 const LOCKOUT_MEMORY_SECONDS = MAX_BLOCK_SECONDS + 86_400;
-/** A Redis that accepts connections but does not answer must not hold requests up. */
-const REDIS_COMMAND_TIMEOUT_MS = 1000;
-
-/** Counts how many times a key has been locked out. */
-interface LockoutCounter {
-  /** Adds one lockout and returns the count, this one included. */
-  increment(key: string): Promise<number>;
-  forget(key: string): Promise<void>;
-}
-
-function memoryLockoutCounter(): LockoutCounter {
-  const counts = new Map<string, { count: number; expires: number }>();
-  return {
-    async increment(key) {
-      const now = Date.now();
-      for (const [k, entry] of counts) if (entry.expires <= now) counts.delete(k);
-      const count = (counts.get(key)?.count ?? 0) + 1;
-      counts.set(key, { count, expires: now + LOCKOUT_MEMORY_SECONDS * 1000 });
-      return count;
-    },
-    async forget(key) {
-      counts.delete(key);
-    },
-  };
-}
-
-function redisLockoutCounter(client: Redis): LockoutCounter {
-  return {
-    async increment(key) {
-      const replies = await client.multi().incr(key).expire(key, LOCKOUT_MEMORY_SECONDS).exec();
-      const [error, count] = replies?.[0] ?? [new Error("Redis returned no reply to INCR"), undefined];
-      if (error) throw error;
-      return Number(count);
-    },
-    async forget(key) {
-      await client.del(key);
-    },
-  };
-}
-
 /**
- * Where counts live. With Redis, `shared` is in Redis and `local` is this process's memory, used only while
- * Redis fails; with the memory store both are the same.
+ * Where counts live. `shared` is in the shared store and `local` is this process's memory, used only while
+ * the shared store fails; with the memory store both are the same.
  */
 interface Pair<T> {
   shared: T;
@@ -134,70 +95,58 @@ async function consume(limiter: RateLimiterAbstract, key: string): Promise<{ ove
  *
  * A login limiter locks its key when the failures in one window reach `points`; the lock lasts `blockSeconds`
  * and doubles with each further lockout of the same key (capped at a day). The lockout count sits in the same
- * store as the limits, so gateway processes sharing a Redis agree on it.
+ * store as the limits, so every process sharing the store agrees on it: Redis across machines, else an SQLite
+ * file across the workers of one host.
  *
- * Redis down: the registry keeps serving. Each process then counts in its own memory (rate-limiter-flexible's
- * "insurance" idea), so brute-force lockouts still hold per process while the shared budget is unavailable;
- * one warning is logged when Redis starts failing and one line when it answers again. Nothing is ever
- * refused because Redis failed.
+ * Shared store down (Redis unreachable, the state file's disk failing): the registry keeps serving. Each
+ * process then counts in its own memory (rate-limiter-flexible's "insurance" idea), so brute-force lockouts
+ * still hold per process while the shared budget is unavailable; one warning is logged when the store starts
+ * failing and one line when it answers again. Nothing is ever refused because the store failed.
  */
 export function createRateLimits(settings: RateLimitConfig, options: RateLimitsOptions = {}): RateLimits {
   const logger = options.logger ?? silentLogger;
   const prefix = options.keyPrefix ?? "portcullis";
-  const client = options.redisUrl
-    ? new Redis(options.redisUrl, {
-        // rate-limiter-flexible's advice: fail at once while disconnected instead of queueing requests.
-        enableOfflineQueue: false,
-        commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-      })
-    : undefined;
-
-  let redisFailing = false;
-  function redisFailed(error: unknown): void {
-    if (redisFailing) return;
-    redisFailing = true;
+  let failing = false;
+  function storeFailed(error: unknown): void {
+    if (failing) return;
+    failing = true;
     logger.warn(
       { err: error instanceof Error ? error.message : String(error) },
-      "rate limits: Redis is not answering; each process counts on its own until it does",
+      `rate limits: ${shared.name} is not answering; each process counts on its own until it does`,
     );
   }
-  function redisAnswered(): void {
-    if (!redisFailing) return;
-    redisFailing = false;
-    logger.info("rate limits: Redis answers again; budgets are shared again");
+  function storeAnswered(): void {
+    if (!failing) return;
+    failing = false;
+    logger.info(`rate limits: ${shared.name} answers again; budgets are shared again`);
   }
-  // ioredis reports every failed (re)connection as an 'error' event; without a listener it prints each one.
-  client?.on("error", redisFailed);
+  const local = memoryStore(LOCKOUT_MEMORY_SECONDS);
+  const shared: LimitStore = options.redisUrl
+    ? redisStore(options.redisUrl, LOCKOUT_MEMORY_SECONDS, storeFailed)
+    : options.stateFile
+      ? sqliteStore(options.stateFile, LOCKOUT_MEMORY_SECONDS)
+      : local;
 
-  /** Runs `operation` on the shared store, falling back to this process's memory when Redis fails. */
+  /** Runs `operation` on the shared store, falling back to this process's memory when that fails. */
   async function run<T, R>(pair: Pair<T>, operation: (store: T) => Promise<R>): Promise<R> {
     if (pair.shared === pair.local) return operation(pair.local);
     try {
       const result = await operation(pair.shared);
-      redisAnswered();
+      storeAnswered();
       return result;
     } catch (error) {
-      redisFailed(error);
+      storeFailed(error);
       return operation(pair.local);
     }
   }
 
   function limiter(name: string, window: Window): Pair<RateLimiterAbstract> {
-    const limiterOptions = {
-      keyPrefix: `${prefix}:${name}`,
-      points: window.points,
-      duration: window.durationSeconds,
-    };
-    const local = new RateLimiterMemory(limiterOptions);
-    return client
-      ? { shared: new RateLimiterRedis({ ...limiterOptions, storeClient: client }), local }
-      : { shared: local, local };
+    const limiterOptions = { keyPrefix: `${prefix}:${name}`, points: window.points, duration: window.durationSeconds };
+    const fallback = local.limiter(limiterOptions);
+    return { shared: shared === local ? fallback : shared.limiter(limiterOptions), local: fallback };
   }
 
-  const localLockouts = memoryLockoutCounter();
-  const lockouts: Pair<LockoutCounter> = client
-    ? { shared: redisLockoutCounter(client), local: localLockouts }
-    : { shared: localLockouts, local: localLockouts };
+  const lockouts: Pair<LockoutCounter> = { shared: shared.lockouts, local: local.lockouts };
 
   // Account names may hold any character; encoding them keeps "a|b" + "c" apart from "a" + "b|c".
   const id = encodeURIComponent;
@@ -291,26 +240,7 @@ export function createRateLimits(settings: RateLimitConfig, options: RateLimitsO
         : countOne(requests, `ip|${ip}`, "requests", `too many anonymous requests from ${ip}`);
     },
 
-    async ready(timeoutMs = 5000) {
-      if (!client) return true;
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        try {
-          if (client.status === "ready" && (await client.ping()) === "PONG") return true;
-        } catch {
-          // Connecting, or a reply lost to a reconnect: ask again.
-        }
-        await sleep(50);
-      }
-      return false;
-    },
-
-    async close() {
-      if (!client) return;
-      client.off("error", redisFailed);
-      client.on("error", () => {});
-      if (client.status === "ready") await client.quit().catch(() => client.disconnect());
-      else client.disconnect();
-    },
+    ready: (timeoutMs = 5000) => shared.ready(timeoutMs),
+    close: () => shared.close(),
   };
 }

@@ -168,3 +168,43 @@ describe("serve with a worker per core", () => {
     expect((await workersServing("PUT", /^\/v2\/team\/app\/manifests\/race$/, 20)).size).toBe(2);
   });
 });
+
+describe("serve with a worker per core, under a request budget", () => {
+  let serve: PortcullisServe;
+
+  beforeAll(async () => {
+    serve = await startPortcullisServe({
+      env: {
+        PORTCULLIS_WORKERS: "2",
+        PORTCULLIS_LOG_LEVEL: "info",
+        PORTCULLIS_RATE_LIMITS_REQUESTS_PER_ACCOUNT: "{points: 10, durationSeconds: 600}",
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await serve?.stop();
+  });
+
+  it("counts one budget for an account, whichever worker serves its requests", async () => {
+    const basic = Buffer.from(`admin:${serve.adminPassword}`).toString("base64");
+    const tokenRes = await httpsRequest(`${serve.url}/token?service=portcullis`, {
+      ca: serve.caPem,
+      headers: { Authorization: `Basic ${basic}` },
+    });
+    const { token } = JSON.parse(tokenRes.body.toString()) as { token: string };
+    const statuses: number[] = [];
+    for (let i = 0; i < 16; i++) {
+      const res = await httpsRequest(`${serve.url}/v2/`, {
+        ca: serve.caPem,
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses.filter((s) => s === 200)).toHaveLength(10);
+    expect(statuses.slice(10)).toEqual(Array(6).fill(429));
+    const log = (await serve.output()).split("\n").filter((line) => line.includes('"path":"/v2/"'));
+    const workers = new Set(log.map((line) => (JSON.parse(line) as { worker: number }).worker));
+    expect(workers.size).toBe(2);
+  });
+});
