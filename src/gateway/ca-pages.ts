@@ -2,6 +2,7 @@ import { X509Certificate } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { splitUrl } from "../http/request-url.js";
 import { isRegistryName } from "../http/registry-name.js";
+import { doctorScript } from "./doctor-script.js";
 import { bootstrapCommand, installScript } from "./install-script.js";
 import { sendText } from "./responses.js";
 
@@ -11,7 +12,7 @@ export interface CaSource {
 }
 
 /**
- * `/ca.crt`, `/ca.der`, `/ca/install.sh` and the `/ca` page. The registry name in the script and the
+ * `/ca.crt`, `/ca.der`, `/ca/install.sh`, `/ca/doctor.sh` and the `/ca` page. The registry name in the script and the
  * instructions is the `host` query parameter, or the Host the client addressed us by.
  */
 export function createCaPages(source: CaSource) {
@@ -66,6 +67,14 @@ export function createCaPages(source: CaSource) {
       });
     },
 
+    doctor(req: IncomingMessage, res: ServerResponse) {
+      withCa(res, (pem) => {
+        const registry = registryName(req);
+        if (!registry) return badName(res);
+        sendText(res, 200, "text/x-shellscript; charset=utf-8", doctorScript(pem, registry));
+      });
+    },
+
     page(req: IncomingMessage, res: ServerResponse) {
       withCa(res, (pem, fingerprint) => {
         const registry = registryName(req);
@@ -101,6 +110,12 @@ ${block(fingerprint)}
 ${block(bootstrapCommand(pem, registry))}
 <p>It writes the files below for docker, podman/skopeo/buildah and containerd; add <code>--system</code> to
 also trust the CA system-wide, <code>--uninstall</code> to remove it all again, <code>--root DIR</code> to install into an image or chroot.</p>
+
+<h2>Something does not work?</h2>
+<p>This checks the client: the name, the CA where each client looks, containerd's <code>config_path</code>,
+<code>insecure-registries</code> left over, the TLS chain, and signing in (with
+<code>PORTCULLIS_USERNAME</code>/<code>PORTCULLIS_PASSWORD</code> set). It changes nothing.</p>
+${block(`curl -fsSg --cacert ca.crt https://${registry}/ca/doctor.sh | sh`)}
 
 <h2>Docker</h2>
 ${block(`sudo mkdir -p /etc/docker/certs.d/${registry}\nsudo cp ca.crt /etc/docker/certs.d/${registry}/ca.crt`)}

@@ -68,10 +68,13 @@ system_anchor() {
   fi
 }
 
+TRUSTED=''
 for dir in $DIRS; do
   case "$dir" in
-    */containerd/certs.d/*) files="ca.crt hosts.toml" ;;
-    *) files="ca.crt" ;;
+    */containerd/certs.d/*) files="ca.crt hosts.toml"; client=containerd ;;
+    /etc/docker/*) files="ca.crt"; client=docker ;;
+    /etc/containers/*) files="ca.crt"; client=podman/skopeo/buildah ;;
+    *) files="ca.crt"; client="rootless podman/skopeo/buildah" ;;
   esac
   for file in $files; do
     path="$ROOT$dir/$file"
@@ -83,18 +86,34 @@ for dir in $DIRS; do
       write "$path" "$CA_PEM"
     fi
   done
+  if [ "$client" = containerd ] && [ "$ACTION" = install ]; then
+    # containerd reads certs.d only when its registry config_path names it; Debian's default config does not.
+    conf="$ROOT/etc/containerd/config.toml"
+    if [ -f "$conf" ] && grep -Eq '^[[:space:]]*config_path[[:space:]]*=[[:space:]]*"[^"]*certs\\.d' "$conf"; then
+      TRUSTED="$TRUSTED, containerd"
+    else
+      echo "containerd: it reads $ROOT/etc/containerd/certs.d only with config_path = \\"/etc/containerd/certs.d\\" under [plugins.\\"io.containerd.grpc.v1.cri\\".registry] in $conf; add it and restart containerd (ctr --hosts-dir and nerdctl read it already)" >&2
+    fi
+  else
+    TRUSTED="$TRUSTED, $client"
+  fi
 done
 
 if [ "$SYSTEM" = 1 ]; then
   set -- $(system_anchor)
   if [ "$ACTION" = uninstall ]; then remove "$1"; else write "$1" "$CA_PEM"; fi
   if [ -z "$ROOT" ]; then
-    if command -v "$2" >/dev/null 2>&1; then "$2" >/dev/null; echo "ran $2"; else echo "$2 not found: add $1 to the trust store by hand" >&2; fi
+    if command -v "$2" >/dev/null 2>&1; then "$2" >/dev/null; echo "ran $2"; TRUSTED="$TRUSTED, the system trust store"
+    else echo "$2 not found: add $1 to the trust store by hand" >&2; fi
+  else
+    TRUSTED="$TRUSTED, the system trust store (once $2 runs there)"
   fi
 fi
 
 if [ "$ACTION" = install ]; then
-  echo "done: docker, podman, skopeo and containerd now trust $REGISTRY (no daemon restart needed)"
+  echo "done: \${TRUSTED#, } now trust $REGISTRY (no daemon restart needed)"
+else
+  echo "done: removed this registry's CA"
 fi
 `;
 }
