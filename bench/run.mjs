@@ -4,6 +4,7 @@
 // and writes it to bench/RESULTS.md (a scaled-down run: bench/results/last-run.md). Options: --help.
 
 import fsp from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { plannedSessions, tableRows } from "./lib/cases.mjs";
@@ -91,6 +92,7 @@ async function runSession({ session, side, round, opts, setup, images, samples, 
     stopped = await instance.stop();
   }
   for (const note of stopped.notes) samples.warn(`${side.label}, ${session.id} session: ${note}`);
+  samples.countProcesses(side.id, stopped.processCount);
   return stopped.lifetimePeakBytes;
 }
 
@@ -99,6 +101,7 @@ async function main() {
   await checkTools();
   const started = new Date();
   const clock = performance.now();
+  const loadAtStart = os.loadavg()[0];
   const sides = benchSides.filter((s) => opts.sides.includes(s.id));
   const sideById = Object.fromEntries([...sides, staticCeiling].map((s) => [s.id, s]));
   const sessions = plannedSessions(opts);
@@ -138,9 +141,10 @@ async function main() {
   const header = headerBlock({
     started,
     seconds: (performance.now() - clock) / 1000,
+    load: { start: loadAtStart, end: os.loadavg()[0] },
     machine: machine(),
     versions: await versions(projectRoot),
-    opts,
+    opts: { ...opts, portcullisShown: path.relative(projectRoot, opts.portcullis) || opts.portcullis },
     tls,
     sides,
     samples,

@@ -48,6 +48,8 @@ export function memorySampler(rootPids) {
       poll();
       return sum(lifetime);
     },
+    /** How many processes were seen. */
+    processCount: () => lifetime.size,
     /** False when a peak could not be reset (not root): phase peaks are then peaks since each process started. */
     exact: () => exact,
     stop() {

@@ -17,11 +17,17 @@ export function createSamples() {
   const details = {};
   const ceiling = [];
   const warnings = [];
+  const processCounts = {};
   return {
     values,
     details,
     ceiling,
     warnings,
+    processCounts,
+    /** The most processes one side's session had (a server's workers, nginx's). */
+    countProcesses(side, count) {
+      processCounts[side] = Math.max(processCounts[side] ?? 0, count);
+    },
     record(row, side, value, detail) {
       ((values[row] ??= {})[side] ??= []).push(value);
       if (detail) ((details[row] ??= {})[side] ??= new Set()).add(detail);
@@ -91,6 +97,7 @@ export function resultsTable(rows, samples, sides, portcullisId) {
 export function headerBlock({
   started,
   seconds,
+  load,
   machine,
   versions,
   opts,
@@ -115,7 +122,9 @@ export function headerBlock({
   lines.push(
     `- Settings: ${opts.rounds} round(s), sides in alternating order; one-layer image ${opts.bigMiB} MiB; ` +
       `${opts.clients} concurrent pulls; ab -k -c ${opts.connections} for ${opts.seconds} s per rate; ` +
-      `cases ${opts.cases.join(", ")}. The run took ${(seconds / 60).toFixed(1)} min.`,
+      `cases ${opts.cases.join(", ")}; Portcullis run from ${opts.portcullisShown}. ` +
+      `The run took ${(seconds / 60).toFixed(1)} min; load average (1 min) ${fmt(load.start, 2)} at its start, ` +
+      `${fmt(load.end, 2)} at its end (anything else running skews the sides unevenly).`,
   );
   lines.push(
     "- TLS, as an OpenSSL client (curl, ab, Node) negotiates it; every server has the same certificate and key:",
@@ -139,7 +148,8 @@ export function headerBlock({
   );
   lines.push(
     "- Peak RSS is the sum of each process's own peak (VmHWM, reset at the start of the phase): " +
-      "A the registry; B the registry, nginx's master and workers; Portcullis its primary and every worker.",
+      "A the registry; B the registry, nginx's master and workers; Portcullis its primary and every worker " +
+      `(processes seen: ${sides.map((s) => `${s.label} ${samples.processCounts[s.id] ?? "-"}`).join(", ")}).`,
   );
   for (const warning of samples.warnings) lines.push(`- Note: ${warning}`);
   return lines.join("\n");

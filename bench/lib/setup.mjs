@@ -27,9 +27,14 @@ export async function prepareSetup({ dist }) {
   const certsDir = path.join(work, "portcullis-certs");
   await fsp.mkdir(certsDir);
   const caFile = path.join(certsDir, "ca.crt");
+  // Run as the package's bin is named: `node …/portcullis serve`, which is also what process listings show.
+  const cli = path.join(work, "bin", "portcullis");
+  await fsp.mkdir(path.dirname(cli));
+  await fsp.symlink(path.resolve(dist), cli);
   let agent = null;
   const setup = {
     dist,
+    cli,
     work,
     user,
     htpasswd,

@@ -31,6 +31,8 @@ async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, autho
   const memory = memorySampler(() => procs.map((p) => p.pid));
   const stop = async () => {
     const lifetimePeakBytes = memory.lifetimePeak();
+    const processCount = memory.processCount();
+    const exact = memory.exact();
     memory.stop();
     const notes = [];
     for (const proc of [...procs].reverse()) {
@@ -39,7 +41,8 @@ async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, autho
       if (leftovers) notes.push(`processes of ${proc.name}'s group outlived it and were killed`);
     }
     for (const dir of dirs) await removeTempDir(dir);
-    return { lifetimePeakBytes, notes };
+    if (!exact) notes.push("peak RSS could not be reset per phase (not root?): phase peaks are lifetime peaks");
+    return { lifetimePeakBytes, processCount, notes };
   };
   try {
     // setup.agent() is null until there is a CA to trust (Portcullis makes it on its first start).
@@ -182,7 +185,7 @@ export const portcullis = {
     const config = path.join(dir, "portcullis.yaml");
     await fsp.writeFile(config, portcullisConfig({ htpasswd: setup.htpasswd, ...variant }));
     const url = `https://127.0.0.1:${port}`;
-    const args = [setup.dist, "serve", "--config", config, "--data", data, "--certs", setup.certsDir];
+    const args = [setup.cli, "serve", "--config", config, "--data", data, "--certs", setup.certsDir];
     return launch({
       setup,
       url,
