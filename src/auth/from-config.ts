@@ -23,6 +23,8 @@ export interface AuthStack {
   keyring: () => SigningKeyring;
   /** Throws when a user directory the users depend on (LDAP) cannot be reached; for readiness checks. */
   checkDirectories(): Promise<void>;
+  /** Applies what of a changed config auth can take while running: policies and groups (see config/reload.ts). */
+  reload(next: Pick<Config, "policies" | "auth">): void;
   close(): Promise<void>;
 }
 
@@ -93,15 +95,17 @@ export async function authFromConfig(
   }, 2_000);
   reloadKeys.unref();
 
+  const credentials = createCredentialCheck({
+    authenticators,
+    cacheSeconds: config.auth.credentialCacheSeconds,
+    dummyCost: () => htpasswd.commonCost() ?? bcryptCost,
+  });
+  const { policy } = policyFromConfig(config);
   return {
     service: config.auth.service,
     anonymous: config.auth.anonymous,
-    credentials: createCredentialCheck({
-      authenticators,
-      cacheSeconds: config.auth.credentialCacheSeconds,
-      dummyCost: () => htpasswd.commonCost() ?? bcryptCost,
-    }),
-    policy: policyFromConfig(config).policy,
+    credentials,
+    policy,
     tokens: createTokens(() => keyring, {
       issuer: config.auth.issuer,
       service: config.auth.service,
@@ -109,6 +113,12 @@ export async function authFromConfig(
     }),
     refreshTokens,
     keyring: () => keyring,
+    reload(next) {
+      policy.replace(policyFromConfig(next).rules);
+      htpasswd.setGroups(next.auth.groups);
+      // Remembered sign-ins carry the groups they were verified with.
+      credentials.forget();
+    },
     async checkDirectories() {
       // A lookup of a name no directory holds still has to bind and search, which is what can fail.
       await ldap?.lookup("portcullis-readiness-probe");
@@ -124,10 +134,7 @@ export async function authFromConfig(
  * A first start with no users at all creates `admin` with a random password, written once to a 0600 file;
  * the console names the file, never the password.
  */
-export async function ensureFirstUser(
-  config: Config,
-  hintFlags: readonly string[] = [],
-): Promise<string | undefined> {
+export async function ensureFirstUser(config: Config, hintFlags: readonly string[] = []): Promise<string | undefined> {
   if (config.auth.ldap) return undefined;
   const file = htpasswdPath(config);
   const users = await readHtpasswd(file);

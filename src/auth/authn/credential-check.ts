@@ -62,6 +62,11 @@ export function createCredentialCheck(options: CredentialCheckOptions) {
       throw new CredentialsRejected();
     },
 
+    /** Drops every remembered sign-in, so the next one is verified (and its groups looked up) afresh. */
+    forget(): void {
+      cache.clear();
+    },
+
     /** The user as the authenticators know them now, for refresh grants; undefined when gone. */
     async lookup(username: string): Promise<Identity | undefined> {
       for (const authenticator of options.authenticators) {

@@ -17,7 +17,8 @@ export interface HtpasswdOptions {
 /** Users from an htpasswd file, re-read whenever the file changes (registry:2 reads it once at start). */
 export function createHtpasswdAuthenticator(
   options: HtpasswdOptions,
-): Authenticator & { commonCost(): number | undefined } {
+): Authenticator & { commonCost(): number | undefined; setGroups(groups: HtpasswdOptions["groups"]): void } {
+  let groups = options.groups;
   let entries = new Map<string, HtpasswdEntry>();
   let loadedStamp = "";
 
@@ -41,7 +42,7 @@ export function createHtpasswdAuthenticator(
 
   const identity = (entry: HtpasswdEntry): Identity => ({
     name: entry.user,
-    groups: groupsOf(options.groups, entry.user),
+    groups: groupsOf(groups, entry.user),
     source: "htpasswd",
     credentialStamp: stampOf(entry.hash),
   });
@@ -65,6 +66,11 @@ export function createHtpasswdAuthenticator(
         counts.set(cost, (counts.get(cost) ?? 0) + 1);
       }
       return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+    },
+
+    /** The config's groups changed (a reload): identities from now on get the new ones. */
+    setGroups(next) {
+      groups = next;
     },
 
     async lookup(username) {
