@@ -30,6 +30,8 @@ export interface PortcullisDeps {
   env?: NodeJS.ProcessEnv;
   /** Names the generated server certificate covers, instead of the machine's own. */
   names?: readonly string[];
+  /** The port of a listening socket shared with other processes, whose connections are handed to `accept`. */
+  handedPort?: number;
 }
 
 /**
@@ -57,8 +59,7 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
   const upstream = config.upstream ? { url: config.upstream } : undefined;
   let current = material;
   const gateway = await startGateway({
-    host: listen.host,
-    port: listen.port,
+    listen: deps.handedPort === undefined ? listen : { handed: true, port: deps.handedPort },
     tls: material,
     sessionTicketKeys: await loadSessionTicketKeys(config.certs),
     ca: { current: () => current },

@@ -1,5 +1,5 @@
-import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
+import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { ensureAuthKeys, ensureFirstUser } from "../auth/from-config.js";
@@ -13,7 +13,7 @@ import { parseArgs, stringFlag } from "./args.js";
 import { commonFlags, configFromArgs } from "./config-args.js";
 import { startBanner } from "./banner.js";
 import { UsageError } from "./errors.js";
-import { startWorkers, type Workers } from "./workers.js";
+import { listenShared, serveHandedConnections, startWorkers, workerEnv, type Workers } from "./workers.js";
 
 export const serveUsage =
   "portcullis serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--certs DIR] [--upstream URL]";
@@ -22,8 +22,8 @@ const renewalCheckMs = 6 * 60 * 60 * 1000;
 
 /**
  * `serve`: the first process prepares what every server process reads from disk (CA, certificate, first
- * user, signing keys, session ticket keys), then runs one server process per core on one listening port
- * (node:cluster), or serves in itself when one is asked for. Each cluster worker runs this too, and serves.
+ * user, signing keys, session ticket keys), then serves with one process per core: itself and workers it
+ * starts, which are handed connections from the one listening socket in turn. Each worker runs this too.
  */
 export async function runServe(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, [...commonFlags, "listen", "upstream"]);
@@ -31,14 +31,17 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     throw new UsageError(`serve takes no arguments (got "${args.positionals[0]}")\nusage: ${serveUsage}`);
   const config = await configFromArgs(args);
   const logger = createLogger({ level: config.log.level });
-  if (cluster.isWorker) return serveAsWorker(config, logger.child({ worker: cluster.worker?.id }));
+  const workerId = process.env[workerEnv.id];
+  if (workerId !== undefined) {
+    return serveAsWorker(config, logger.child({ worker: Number(workerId) }), Number(process.env[workerEnv.port]));
+  }
 
   const material = await ensureTlsMaterial({ config });
   const firstUser = await ensureFirstUser(config);
   await ensureAuthKeys(config, await loadSigningCa(config));
   await renewSessionTicketKeys(config.certs);
   const count = config.workers || availableParallelism();
-  const servers = count === 1 ? await serveInThisProcess(config, logger) : await startWorkers(count, logger);
+  const servers = await serveWithProcesses(config, logger, count);
 
   let tlsConfig = config;
   const renew = () =>
@@ -88,22 +91,34 @@ export async function runServe(argv: readonly string[]): Promise<void> {
   process.once("SIGTERM", () => void stop());
 }
 
-async function serveInThisProcess(config: Readonly<Config>, logger: Logger): Promise<Workers> {
+/** This process serves, and `count - 1` workers beside it share its listening socket. */
+async function serveWithProcesses(
+  config: Readonly<Config>,
+  logger: Logger,
+  count: number,
+): Promise<Workers & { port: number }> {
   const { startPortcullis } = await import("../portcullis.js");
-  const server = await startPortcullis(config, { logger });
-  return { port: server.gateway.port, close: () => server.close() };
+  if (count === 1) {
+    const server = await startPortcullis(config, { logger });
+    return { port: server.gateway.port, close: () => server.close() };
+  }
+  const { host, port: asked } = parseHostPort(config.listen);
+  const listener = await listenShared(host, asked);
+  const port = (listener.address() as AddressInfo).port;
+  const server = await startPortcullis(config, { logger: logger.child({ worker: 0 }), handedPort: port });
+  const workers = await startWorkers({ count, listener, here: server.gateway.accept, port, logger });
+  return {
+    port,
+    async close() {
+      await workers.close();
+      await server.close();
+    },
+  };
 }
 
-/** A cluster worker: serves on the port the first process shares, until that process tells it to stop. */
-async function serveAsWorker(config: Readonly<Config>, logger: Logger): Promise<void> {
+/** A worker: serves the connections the first process hands it. */
+async function serveAsWorker(config: Readonly<Config>, logger: Logger, port: number): Promise<void> {
   const { startPortcullis } = await import("../portcullis.js");
-  const server = await startPortcullis(config, { logger });
-  process.on("message", (message: { type?: string }) => {
-    if (message?.type !== "stop") return;
-    void server.close().finally(() => process.exit(0));
-  });
-  // The first process ends its workers; a signal sent to the whole group is its to handle.
-  process.on("SIGINT", () => undefined);
-  process.on("SIGTERM", () => undefined);
-  process.send?.({ type: "listening", port: server.gateway.port });
+  const server = await startPortcullis(config, { logger, handedPort: port });
+  serveHandedConnections(server.gateway.accept, () => server.close());
 }

@@ -1,43 +1,89 @@
-import cluster, { type Worker } from "node:cluster";
+import { fork, type ChildProcess } from "node:child_process";
+import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "../log.js";
 
+/** The environment that makes `serve` a worker: its number, and the port whose connections it is handed. */
+// Not PORTCULLIS_*: those are config keys, and an unknown one is refused.
+export const workerEnv = { id: "_PORTCULLIS_WORKER_ID", port: "_PORTCULLIS_WORKER_PORT" } as const;
+
+type ToWorker = { type: "connection" } | { type: "stop" };
+type FromWorker = { type: "ready" };
+
 export interface Workers {
-  /** The port every worker serves on. */
-  port: number;
   close(): Promise<void>;
 }
 
 const stopGraceMs = 10_000;
 
-/**
- * Forks `count` cluster workers (each runs `serve` again and serves on the shared listening port) and waits
- * until all of them listen. A worker that dies later is replaced; one that dies before it listens fails the
- * start, since its siblings would fail the same way.
- */
-export async function startWorkers(count: number, logger: Logger): Promise<Workers> {
-  let stopping = false;
+/** The listening socket the server processes share: it accepts, and hands each connection on unread. */
+export function listenShared(host: string, port: number): Promise<Server> {
+  const listener = createServer({ pauseOnConnect: true });
+  return new Promise((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen(port, host, () => {
+      listener.off("error", reject);
+      resolve(listener);
+    });
+  });
+}
 
-  function fork(): Promise<number> {
-    const worker = cluster.fork();
-    return new Promise<number>((resolve, reject) => {
-      let listening = false;
-      worker.on("message", (message: { type?: string; port?: number }) => {
-        if (message?.type !== "listening" || typeof message.port !== "number") return;
-        listening = true;
-        resolve(message.port);
+/**
+ * Runs `count - 1` worker processes beside this one (each runs `serve` again, with `workerEnv` set) and
+ * hands the connections of `listener` to this process (`here`) and the ready workers in turn. A worker
+ * that dies is replaced; its connections die with it, the others go on. Nothing a request needs is in one
+ * process's memory (see `startPortcullis`), so any process can take any connection.
+ */
+export async function startWorkers(options: {
+  count: number;
+  listener: Server;
+  here: (socket: Socket) => void;
+  port: number;
+  logger: Logger;
+}): Promise<Workers> {
+  const { listener, here, logger } = options;
+  const ready = new Map<number, ChildProcess>();
+  let stopping = false;
+  let turn = 0;
+
+  function start(id: number): Promise<void> {
+    const child = fork(process.argv[1] as string, process.argv.slice(2), {
+      env: { ...process.env, [workerEnv.id]: String(id), [workerEnv.port]: String(options.port) },
+      stdio: "inherit",
+    });
+    return new Promise((resolve, reject) => {
+      child.on("message", (message: FromWorker) => {
+        if (message?.type !== "ready") return;
+        ready.set(id, child);
+        resolve();
       });
-      worker.once("exit", (code, signal) => {
-        if (!listening) return reject(new Error(`a server process exited before it listened (${signal ?? code})`));
+      child.once("exit", (code, signal) => {
+        const wasReady = ready.delete(id);
+        if (!wasReady) return reject(new Error(`server process ${id} exited before it was ready (${signal ?? code})`));
         if (stopping) return;
-        logger.error({ pid: worker.process.pid, code, signal }, "a server process died; starting another");
-        fork().catch((error: unknown) => logger.error({ err: error }, "could not replace a server process"));
+        logger.error({ worker: id, code, signal }, "a server process died; starting another");
+        start(id).catch((error: unknown) =>
+          logger.error({ err: error, worker: id }, "could not restart a server process"),
+        );
       });
     });
   }
 
-  let port: number | undefined;
+  listener.on("connection", (socket: Socket) => {
+    const targets = [...ready.values()];
+    const target = turn++ % (targets.length + 1);
+    const worker = targets[target - 1];
+    if (!worker) {
+      socket.resume();
+      return here(socket);
+    }
+    worker.send({ type: "connection" } satisfies ToWorker, socket, (error) => {
+      // The worker is gone between the turn and the send: this process serves the connection instead.
+      if (error && !socket.destroyed) here(socket);
+    });
+  });
+
   try {
-    [port] = await Promise.all(Array.from({ length: Math.max(1, count) }, fork));
+    await Promise.all(Array.from({ length: Math.max(0, options.count - 1) }, (_, i) => start(i + 1)));
   } catch (error) {
     stopping = true;
     await stopAll();
@@ -45,27 +91,41 @@ export async function startWorkers(count: number, logger: Logger): Promise<Worke
   }
 
   async function stopAll(): Promise<void> {
-    const running = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !w.isDead());
-    await Promise.all(running.map(stopOne));
+    await Promise.all([...ready.values()].map(stopOne));
   }
 
   return {
-    port: port as number,
     async close() {
       stopping = true;
+      listener.close();
       await stopAll();
     },
   };
 }
 
-function stopOne(worker: Worker): Promise<void> {
+function stopOne(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
-    const kill = setTimeout(() => worker.process.kill("SIGKILL"), stopGraceMs);
-    worker.once("exit", () => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const kill = setTimeout(() => child.kill("SIGKILL"), stopGraceMs);
+    child.once("exit", () => {
       clearTimeout(kill);
       resolve();
     });
-    if (worker.isConnected()) worker.send({ type: "stop" });
-    else worker.process.kill("SIGKILL");
+    if (child.connected) child.send({ type: "stop" } satisfies ToWorker);
+    else child.kill("SIGKILL");
   });
+}
+
+/** In a worker: serves the connections the first process hands over, until it says stop or goes away. */
+export function serveHandedConnections(accept: (socket: Socket) => void, close: () => Promise<void>): void {
+  process.on("message", (message: ToWorker, socket?: Socket) => {
+    if (message?.type === "connection" && socket) accept(socket);
+    if (message?.type === "stop") void close().finally(() => process.exit(0));
+  });
+  // Without the first process there is no one to hand connections or restart anything: end with it.
+  process.on("disconnect", () => void close().finally(() => process.exit(0)));
+  // A signal sent to the whole process group is the first process's to handle: it stops its workers.
+  process.on("SIGINT", () => undefined);
+  process.on("SIGTERM", () => undefined);
+  process.send?.({ type: "ready" } satisfies FromWorker);
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { SecureContextOptions } from "node:tls";
 import { noAudit, type AuditLog } from "../audit/audit-log.js";
 import type { AuthStack } from "../auth/from-config.js";
@@ -36,9 +36,11 @@ export type GatewayAuth = Pick<
 >;
 
 export interface GatewayOptions {
-  /** `HOST:PORT`; port 0 picks a free one. */
-  host: string;
-  port: number;
+  /**
+   * A port of its own (0 picks a free one), or connections another part accepted on `port` and hands to
+   * `accept` (the listening socket `serve`'s processes share).
+   */
+  listen: { host: string; port: number } | { handed: true; port: number };
   tls: GatewayTls;
   /** 48 bytes that encrypt TLS session tickets; processes sharing them resume each other's sessions. */
   sessionTicketKeys?: Buffer;
@@ -59,6 +61,8 @@ export interface GatewayOptions {
 export interface Gateway {
   server: Server;
   port: number;
+  /** Serves a connection accepted elsewhere. */
+  accept(socket: Socket): void;
   metrics: Metrics;
   /** Swaps the certificate for new connections; connections already open keep theirs. */
   reloadTls(tls: GatewayTls): void;
@@ -209,17 +213,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      resolve();
+  const { listen } = options;
+  if (!("handed" in listen)) {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(listen.port, listen.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  }
 
   return {
     server,
-    port: (server.address() as AddressInfo).port,
+    port: "handed" in listen ? listen.port : (server.address() as AddressInfo).port,
+    accept: (socket) => void server.emit("connection", socket),
     metrics,
     reloadTls(tls) {
       server.setSecureContext(secureContext(tls, options.sessionTicketKeys));

@@ -31,8 +31,7 @@ export async function startGatewayUnderTest(options: GatewayTestOptions = {}): P
   const config: Config = configSchema.parse({ certs: join(dir.path, "certs"), data: join(dir.path, "data") });
   const material = await ensureTlsMaterial({ config, names: ["localhost", "127.0.0.1"] });
   const gateway = await startGateway({
-    host: "127.0.0.1",
-    port: 0,
+    listen: { host: "127.0.0.1", port: 0 },
     tls: material,
     ca: { current: () => material },
     registry: options.upstreamUrl
