@@ -1,4 +1,5 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -112,6 +113,28 @@ describe("listings as JSON", () => {
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(JSON.parse(stdout) as { seq: number }).toMatchObject({ seq: 1 });
+  });
+
+  it("keeps printing records as they are written with --follow", async () => {
+    const child = spawn(process.execPath, [cliPath, "audit", "--follow", "--json", "--user", "bob", ...at]);
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    try {
+      await sleep(1000);
+      const audit = createAuditLog({ dataDir: join(home.path, "data") });
+      audit.record({ action: "push", result: "success", actor: { name: "bob" }, target: { repository: "app" } });
+      audit.record({ action: "push", result: "success", actor: { name: "alice" }, target: { repository: "app" } });
+      audit.close();
+      for (let i = 0; i < 50 && !out.includes("\n"); i++) await sleep(100);
+      expect(
+        out
+          .trimEnd()
+          .split("\n")
+          .map((line) => JSON.parse(line) as { actor: { name: string } }),
+      ).toEqual([expect.objectContaining({ action: "push", actor: { name: "bob" } })]);
+    } finally {
+      child.kill();
+    }
   });
 
   it("prints the config's JSON Schema", async () => {
