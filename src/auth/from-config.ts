@@ -7,7 +7,6 @@ import type { Authenticator } from "./authn/authenticator.js";
 import { createCredentialCheck, type CredentialCheck } from "./authn/credential-check.js";
 import { createHtpasswdAuthenticator } from "./authn/htpasswd.js";
 import { bcryptCost, hashPassword, readHtpasswd, writeHtpasswd } from "./authn/htpasswd-file.js";
-import { createLdapAuthenticator } from "./authn/ldap.js";
 import { createPolicy, defaultRules, type Policy, type PolicyRule } from "./authz/policy.js";
 import { createRefreshTokens, loadRefreshSecret, type RefreshTokens } from "./token/refresh-tokens.js";
 import { loadSigningKeys, type SigningKeyring, type SigningKeyOptions } from "./token/signing-keys.js";
@@ -73,7 +72,8 @@ export async function authFromConfig(
   const authenticators: Authenticator[] = [htpasswd];
   const ldapSettings = config.auth.ldap;
   const ldap = ldapSettings
-    ? createLdapAuthenticator(
+    ? // Loaded only when configured, like every part a server process may not need.
+      (await import("./authn/ldap.js")).createLdapAuthenticator(
         {
           ...ldapSettings,
           bindPassword: ldapSettings.bindPasswordEnv ? env[ldapSettings.bindPasswordEnv] : undefined,

@@ -1,8 +1,9 @@
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
-import { Redis } from "ioredis";
+import type { Redis as RedisClient } from "ioredis";
 import {
   RateLimiterMemory,
   RateLimiterRedis,
@@ -109,6 +110,8 @@ export function sqliteStore(file: string, memorySeconds: number): LimitStore {
 
 /** Redis, for several machines; `onError` hears every failed (re)connection. */
 export function redisStore(url: string, memorySeconds: number, onError: (error: unknown) => void): LimitStore {
+  // Loaded only when configured: it weighs some 8 MiB in every server process.
+  const { Redis } = createRequire(import.meta.url)("ioredis") as { Redis: typeof RedisClient };
   const client = new Redis(url, {
     // rate-limiter-flexible's advice: fail at once while disconnected instead of queueing requests.
     enableOfflineQueue: false,

@@ -21,7 +21,6 @@ import type { RateLimits } from "./rate-limits.js";
 import { createRegistryGuard } from "./registry-guard.js";
 import { sendRegistryError, sendText } from "./responses.js";
 import { createTokenEndpoint } from "./token-endpoint.js";
-import { upstreamBackend } from "./upstream-backend.js";
 import type { V2Request } from "./v2-request.js";
 
 export interface GatewayTls {
@@ -98,7 +97,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const backend: RegistryBackend =
     "builtIn" in options.registry
       ? builtInBackend(options.registry.builtIn, forwarded)
-      : upstreamBackend({ upstream: options.registry.upstream, forwarded, logger });
+      : // http-proxy is loaded only for an upstream.
+        (await import("./upstream-backend.js")).upstreamBackend({
+          upstream: options.registry.upstream,
+          forwarded,
+          logger,
+        });
   const ca = createCaPages(options.ca);
   const health = createHealth(options.readiness ?? {});
   const deps = { audit, forwarded, metrics, logger, rateLimits: options.rateLimits };

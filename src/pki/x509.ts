@@ -7,11 +7,15 @@ import {
   X509Certificate,
 } from "node:crypto";
 import { isIP } from "node:net";
-import forge from "node-forge";
+import { createRequire } from "node:module";
+import type Forge from "node-forge";
+
+/** node-forge is needed only to issue a certificate: server processes that never do never load it. */
+const loadForge = () => createRequire(import.meta.url)("node-forge") as typeof Forge;
 
 /** Part of node-forge's API that its type definitions leave out. */
 interface ForgeTbs {
-  getTBSCertificate(cert: forge.pki.Certificate): forge.asn1.Asn1;
+  getTBSCertificate(cert: Forge.pki.Certificate): Forge.asn1.Asn1;
 }
 
 export interface Subject {
@@ -66,6 +70,7 @@ export function issueCertificate(options: IssueOptions): string {
   const certified = createPublicKey(options.publicKeyPem);
   const isRsa = certified.asymmetricKeyType === "rsa";
 
+  const forge = loadForge();
   const cert = forge.pki.createCertificate();
   cert.serialNumber = positiveSerial();
   const now = options.now?.getTime() ?? Date.now();
@@ -86,7 +91,7 @@ export function issueCertificate(options: IssueOptions): string {
   const tbs = (forge.pki as unknown as ForgeTbs).getTBSCertificate(cert);
   if (!isRsa) {
     const spkiDer = certified.export({ type: "spki", format: "der" });
-    (tbs.value as forge.asn1.Asn1[])[6] = forge.asn1.fromDer(spkiDer.toString("binary"));
+    (tbs.value as Forge.asn1.Asn1[])[6] = forge.asn1.fromDer(spkiDer.toString("binary"));
   }
   const tbsDer = Buffer.from(forge.asn1.toDer(tbs).getBytes(), "binary");
   const signature = sign("sha256", tbsDer, signerKey);
@@ -115,7 +120,7 @@ function extensions(options: IssueOptions, isRsa: boolean): object[] {
   // forge derives the key identifier from the key it encoded, which is only the real one for RSA keys.
   const list: object[] = isRsa ? [{ name: "subjectKeyIdentifier" }] : [];
   if (options.issuer) {
-    const issuerCert = forge.pki.certificateFromPem(options.issuer.certPem);
+    const issuerCert = loadForge().pki.certificateFromPem(options.issuer.certPem);
     list.push({ name: "authorityKeyIdentifier", keyIdentifier: issuerCert.generateSubjectKeyIdentifier().getBytes() });
   }
   switch (options.kind) {
@@ -149,7 +154,7 @@ function altName(name: string): object {
   return isIP(name) ? { type: 7, ip: name } : { type: 2, value: name };
 }
 
-function attributes(subject: Subject): forge.pki.CertificateField[] {
+function attributes(subject: Subject): Forge.pki.CertificateField[] {
   return [
     { shortName: "CN", value: subject.commonName },
     ...(subject.organization ? [{ shortName: "O", value: subject.organization }] : []),

@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import type { Writable } from "node:stream";
 import { parseDigest, type Digest } from "./digest.js";
 import { blobUnknown } from "./errors.js";
 import type { ByteRange, StorageDriver } from "./storage/driver.js";
@@ -38,10 +38,9 @@ export function createBlobStore(storage: StorageDriver) {
       return info;
     },
 
-    async open(digest: Digest, range?: ByteRange): Promise<Readable> {
-      const stream = await storage.reader(layout.blobData(digest), range);
-      if (!stream) throw blobUnknown(digest.text);
-      return stream;
+    /** Writes the blob, or a byte range of it, into a response. */
+    async send(digest: Digest, sink: Writable, range?: ByteRange): Promise<void> {
+      if (!(await storage.send(layout.blobData(digest), sink, range))) throw blobUnknown(digest.text);
     },
 
     async link(name: string, digest: Digest): Promise<void> {

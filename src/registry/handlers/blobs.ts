@@ -1,4 +1,3 @@
-import { pipeline } from "node:stream/promises";
 import type { BlobStore } from "../blob-store.js";
 import { parseDigest } from "../digest.js";
 import { parseRangeHeader, sendEmpty } from "../http.js";
@@ -34,7 +33,8 @@ export function createBlobHandlers(blobs: BlobStore): { get: Handler; delete: Ha
         res.end();
         return;
       }
-      await pipeline(await blobs.open(digest, range), res);
+      await blobs.send(digest, res, range);
+      res.end();
     },
 
     async delete({ res, observe }, params) {

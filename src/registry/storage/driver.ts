@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 
 export interface FileInfo {
   size: number;
@@ -23,6 +23,12 @@ export interface StorageDriver {
   putContent(path: string, content: Buffer | string): Promise<void>;
   /** Streams a file or a byte range of it; undefined when it does not exist. */
   reader(path: string, range?: ByteRange): Promise<Readable | undefined>;
+  /**
+   * Writes a file or a byte range of it into `sink` (a response), resolving once all of it is written; false
+   * when the file does not exist. Unlike `reader`, it leaves no garbage behind per chunk, so a server
+   * sending many blobs at once stays small.
+   */
+  send(path: string, sink: Writable, range?: ByteRange): Promise<boolean>;
   /**
    * Appends a stream to a file whose current size is `offset`, creating it when `offset` is 0.
    * Resolves to the number of bytes written; when the source fails, the file is cut back to `offset`.
