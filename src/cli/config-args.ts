@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { loadConfig } from "../config/loader.js";
 import type { Config } from "../config/schema.js";
 import { stringFlag, type ParsedArgs } from "./args.js";
@@ -40,4 +41,19 @@ export function adminFlags(args: ParsedArgs, config: Pick<Config, "data" | "cert
 /** A path as a POSIX shell reads it back. */
 function quote(path: string): string {
   return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * Writes a config file that `init` or `migrate` composed and loads it back as serve will: a file that
+ * does not validate is removed again and the error (naming the key) is thrown, so nothing half-made stays.
+ */
+export async function writeNewConfig(path: string, text: string): Promise<Readonly<Config>> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, text, { mode: 0o644 });
+  try {
+    return await loadConfig({ file: path });
+  } catch (error) {
+    await rm(path, { force: true });
+    throw error;
+  }
 }

@@ -1,9 +1,7 @@
 import { existsSync } from "node:fs";
-import { rm, writeFile, mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { ensureFirstUser } from "../auth/from-config.js";
-import { loadConfig } from "../config/loader.js";
 import { checkHostName } from "../config/names.js";
 import { bootstrapCommand } from "../gateway/install-script.js";
 import { parseHostPort } from "../http/listen-address.js";
@@ -11,6 +9,7 @@ import { machineNames } from "../pki/host-names.js";
 import { ensureTlsMaterial } from "../pki/tls-material.js";
 import { hasSwitch, listFlag, parseArgs, stringFlag } from "./args.js";
 import { registryName } from "./banner.js";
+import { writeNewConfig } from "./config-args.js";
 import { UsageError } from "./errors.js";
 
 /** What `init` asks, or takes from flags. */
@@ -52,15 +51,7 @@ export async function runInit(argv: readonly string[]): Promise<void> {
   const interactive = process.stdin.isTTY && !hasSwitch(args, "yes");
   const answers = checkAnswers(interactive ? await ask(given) : given);
 
-  await mkdir(dirname(configPath), { recursive: true });
-  await writeFile(configPath, configText(answers), { mode: 0o644 });
-  let config;
-  try {
-    config = await loadConfig({ file: configPath });
-  } catch (error) {
-    await rm(configPath, { force: true });
-    throw error;
-  }
+  const config = await writeNewConfig(configPath, configText(answers));
   const material = await ensureTlsMaterial({ config });
   const hint = ["--config", configPath];
   const firstUser = await ensureFirstUser(config, hint);

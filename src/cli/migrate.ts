@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -11,12 +11,12 @@ import {
   writeHtpasswd,
   type HtpasswdEntry,
 } from "../auth/authn/htpasswd-file.js";
-import { loadConfig } from "../config/loader.js";
 import { bootstrapCommand } from "../gateway/install-script.js";
 import { parseHostPort } from "../http/listen-address.js";
 import { ensureTlsMaterial } from "../pki/tls-material.js";
 import { hasSwitch, parseArgs, stringFlag } from "./args.js";
 import { registryName } from "./banner.js";
+import { writeNewConfig } from "./config-args.js";
 import { UsageError } from "./errors.js";
 
 /** What matters of a registry:2 installation, from its config file or from flags. */
@@ -59,15 +59,7 @@ export async function runMigrate(argv: readonly string[]): Promise<void> {
   const imported = old.htpasswd ? await importableUsers(old.htpasswd) : { users: [], skipped: [] };
   const certs = resolve(stringFlag(args, "certs") ?? resolve(dirname(out), "certs"));
 
-  await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, migratedConfigText(old, { listen, certs, anonymousPull: !old.htpasswd }), { mode: 0o644 });
-  let config;
-  try {
-    config = await loadConfig({ file: out });
-  } catch (error) {
-    await rm(out, { force: true });
-    throw error;
-  }
+  const config = await writeNewConfig(out, migratedConfigText(old, { listen, certs, anonymousPull: !old.htpasswd }));
   const file = htpasswdPath(config);
   const users = await readHtpasswd(file);
   const added = imported.users.filter((entry) => !users.has(entry.user));
