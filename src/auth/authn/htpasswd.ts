@@ -26,9 +26,11 @@ export function createHtpasswdAuthenticator(
     const info = await stat(options.file).catch(() => undefined);
     const fileStamp = info ? `${info.mtimeMs}:${info.size}:${info.ino}` : "absent";
     if (fileStamp !== loadedStamp) {
+      const first = loadedStamp === "";
       loadedStamp = fileStamp;
       try {
         entries = await readHtpasswd(options.file);
+        if (!first) options.logger?.info({ file: options.file, users: entries.size }, "htpasswd users reloaded");
       } catch (error) {
         // One bad line (a hash from plain `htpasswd`) must not lock every user out: keep the last good file.
         options.logger?.error(
