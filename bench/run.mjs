@@ -143,7 +143,7 @@ async function main() {
     seconds: (performance.now() - clock) / 1000,
     load: { start: loadAtStart, end: os.loadavg()[0] },
     machine: machine(),
-    versions: await versions(projectRoot),
+    versions: await versions(opts.portcullis),
     opts: { ...opts, portcullisShown: path.relative(projectRoot, opts.portcullis) || opts.portcullis },
     tls,
     sides,

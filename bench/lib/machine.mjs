@@ -40,22 +40,33 @@ async function firstLine(cmd, args, pick = (out) => out) {
   }
 }
 
-async function gitCommit(projectRoot) {
+async function git(dir, args) {
+  const { stdout } = await runCommand("git", ["-C", dir, ...args], { timeoutMs: 10_000 });
+  return stdout.trim();
+}
+
+/**
+ * Which Portcullis ran, from the project `root` its CLI is in: the git commit, and whether src/ had
+ * uncommitted changes; or, for a copy outside git, the first line of a COMMIT file beside its package.json.
+ */
+async function portcullisBuild(root) {
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
   try {
-    const { stdout } = await runCommand("git", ["-C", projectRoot, "rev-parse", "--short", "HEAD"], {
-      timeoutMs: 10_000,
-    });
-    return stdout.trim();
+    const commit = await git(root, ["rev-parse", "--short", "HEAD"]);
+    const dirty = (await git(root, ["status", "--porcelain", "--", "src"])) !== "";
+    return `${pkg.version} (commit ${commit}${dirty ? ", with uncommitted changes in src/" : ""})`;
   } catch {
-    return "unknown";
+    const note = fs.existsSync(path.join(root, "COMMIT"))
+      ? fs.readFileSync(path.join(root, "COMMIT"), "utf8").split("\n")[0].trim()
+      : "commit unknown";
+    return `${pkg.version} (${note})`;
   }
 }
 
-/** The versions of everything the run started, as each program reports itself. */
-export async function versions(projectRoot) {
-  const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, "package.json"), "utf8"));
+/** The versions of everything the run started, as each program reports itself; `cli` is Portcullis's dist/cli/main.js. */
+export async function versions(cli) {
   return {
-    portcullis: `${pkg.version} (commit ${await gitCommit(projectRoot)})`,
+    portcullis: await portcullisBuild(path.resolve(path.dirname(cli), "..", "..")),
     node: `${process.version} (OpenSSL ${process.versions.openssl})`,
     "docker-registry": await firstLine("docker-registry", ["--version"], (l) => l.replace(/^docker-registry\s+/, "")),
     nginx: await firstLine("nginx", ["-v"], (l) => l.replace(/^nginx version:\s*nginx\//, "")),

@@ -23,7 +23,7 @@ const DEFAULTS = {
   layers: [100, 200],
   clients: 8,
   connections: 32,
-  seconds: 3,
+  seconds: 2,
   cases: CASES,
   sides: SIDES,
 };
