@@ -79,12 +79,24 @@ export function sqliteStore(file: string, memorySeconds: number): LimitStore {
   );
   const forget = db.prepare<[string]>("DELETE FROM lockouts WHERE key = ?");
   const expired = db.prepare<[number]>("DELETE FROM lockouts WHERE expire <= ?");
+  // What rate-limiter-flexible uses of the database, minus its cost per request: it prepares its statements
+  // anew on every call (kept here once prepared), and wraps each one-statement upsert in a transaction (a
+  // single statement is atomic on its own).
+  const statements = new Map<string, Database.Statement>();
+  const client = {
+    prepare(sql: string) {
+      let statement = statements.get(sql);
+      if (!statement) statements.set(sql, (statement = db.prepare(sql)));
+      return statement;
+    },
+    transaction: <T>(task: () => T) => task,
+  };
   return {
     name: `the state file ${file}`,
     limiter: (options) =>
       new RateLimiterSQLite({
         ...options,
-        storeClient: db,
+        storeClient: client,
         storeType: "better-sqlite3",
         tableName: "limits",
         tableCreated: true,
