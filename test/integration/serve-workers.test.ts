@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
+import { connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readRecords } from "../../src/audit/reader.js";
 import { httpsRequest, type HttpsResponse } from "../support/https-client.js";
@@ -80,6 +81,41 @@ describe("serve with a worker per core", () => {
   it("runs the two server processes it was asked for", async () => {
     for (let i = 0; i < 6; i++) expect((await request("/v2/")).status).toBe(200);
     expect((await workersServing("GET", /^\/v2\/$/, 6)).size).toBe(2);
+  });
+
+  it("resumes a TLS session on whichever worker takes the next connection, with an ECDSA certificate", async () => {
+    const connectOnce = (session?: Buffer) =>
+      new Promise<{ reused: boolean; session?: Buffer; keyType?: string }>((resolve, reject) => {
+        const socket = tlsConnect({
+          host: "127.0.0.1",
+          port: serve.port,
+          ca: serve.caPem,
+          servername: "localhost",
+          session,
+        });
+        let ticket: Buffer | undefined;
+        socket.on("session", (data: Buffer) => (ticket = data));
+        socket.once("secureConnect", () => {
+          const keyType = socket.getPeerX509Certificate()?.publicKey.asymmetricKeyType;
+          const reused = socket.isSessionReused();
+          // TLS 1.3 sends its tickets after the handshake: ask for something so they arrive.
+          socket.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+          socket.resume();
+          socket.once("end", () => resolve({ reused, session: ticket, keyType }));
+        });
+        socket.once("error", reject);
+      });
+    const first = await connectOnce();
+    expect(first.reused).toBe(false);
+    expect(first.keyType).toBe("ec");
+    let session = first.session;
+    for (let i = 0; i < 4; i++) {
+      const next = await connectOnce(session);
+      expect(next.reused).toBe(true);
+      session = next.session ?? session;
+    }
+    // Consecutive connections alternate between the two processes, so both resumed sessions made by the other.
+    expect((await workersServing("GET", /^\/healthz$/, 5)).size).toBe(2);
   });
 
   it("completes a chunked upload whose requests land on different workers, with the right digest", async () => {
