@@ -109,7 +109,10 @@ export function createActRecorder(deps: { audit: AuditLog; forwarded: ForwardedR
       try {
         deps.audit.record({ ...event, actor: { name: actor }, request: requestContext(request.req, deps.forwarded) });
       } catch (error) {
-        deps.logger.error({ err: error, requestId: request.requestId }, "could not record the act; refusing its answer");
+        deps.logger.error(
+          { err: error, requestId: request.requestId },
+          "could not record the act; refusing its answer",
+        );
         request.res.destroy();
       }
     };

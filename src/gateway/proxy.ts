@@ -26,10 +26,7 @@ export function createRegistryProxy(options: {
     ws: false,
     xfwd: false,
     // Connections to the upstream are kept and reused; one idle for five minutes mid-request is given up.
-    agent:
-      upstream.url.startsWith("https:")
-        ? new HttpsAgent({ keepAlive: true })
-        : new HttpAgent({ keepAlive: true }),
+    agent: upstream.url.startsWith("https:") ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }),
     proxyTimeout: 5 * 60 * 1000,
     timeout: 5 * 60 * 1000,
   });

@@ -75,7 +75,8 @@ function outcomeReader({ req, route, query }: V2Request): (upstream: IncomingMes
       };
     case "manifest.delete":
     case "blob.delete":
-      return (upstream) => (status(upstream) < 400 ? { kind: "deleted" } : { kind: "refused", status: status(upstream) });
+      return (upstream) =>
+        status(upstream) < 400 ? { kind: "deleted" } : { kind: "refused", status: status(upstream) };
     case "upload.start": {
       const mount = query.get("mount");
       const digest = digestIn(mount ?? undefined);
