@@ -9,6 +9,7 @@ import { machineNames } from "./host-names.js";
 import {
   certificateCovers,
   certificateNames,
+  generateEcKey,
   generateRsaKey,
   issueCertificate,
   sha256Fingerprint,
@@ -90,7 +91,7 @@ export async function ensureTlsMaterial(options: EnsureOptions): Promise<TlsMate
       ? staleReason(certPem, keyPem, ca.certPem, names, now, config.tls.renewBeforeDays)
       : "there was none";
   if (reason) {
-    const key = generateRsaKey(2048);
+    const key = generateEcKey();
     certPem = issueCertificate({
       subject: { commonName: names.find((n) => !/^[\d.:]+$/.test(n)) ?? "localhost", organization: "Portcullis" },
       publicKeyPem: key.publicKeyPem,
