@@ -29,6 +29,14 @@ describe("the htpasswd authenticator", () => {
     expect(await users.authenticate("bob", "anything")).toBeUndefined();
   });
 
+  it("knows its users from the first request on, when many arrive at once in a fresh process", async () => {
+    const file = join(dir.path, "fresh.htpasswd");
+    await writeFile(file, `alice:${bcrypt.hashSync("alice-password", 4).replace("$2b$", "$2y$")}\n`);
+    const users = createHtpasswdAuthenticator({ file, groups: {} });
+    const answers = await Promise.all(Array.from({ length: 8 }, () => users.authenticate("alice", "alice-password")));
+    expect(answers.map((identity) => identity?.name)).toEqual(Array(8).fill("alice"));
+  });
+
   it("reports the bcrypt cost most of its users have", async () => {
     const file = join(dir.path, "costs.htpasswd");
     const hash = (cost: number) => bcrypt.hashSync("x", cost).replace("$2b$", "$2y$");

@@ -19,8 +19,26 @@ export function createHtpasswdAuthenticator(
   options: HtpasswdOptions,
 ): Authenticator & { commonCost(): number | undefined; setGroups(groups: HtpasswdOptions["groups"]): void } {
   let groups = options.groups;
-  let entries = new Map<string, HtpasswdEntry>();
+  // The users as last read; requests that arrive while a read is in flight wait for it, so none of them
+  // is told "unknown user" by the empty map a fresh process starts with.
+  let entries: Promise<Map<string, HtpasswdEntry>> = Promise.resolve(new Map());
+  let latest = new Map<string, HtpasswdEntry>();
   let loadedStamp = "";
+
+  async function load(previous: Promise<Map<string, HtpasswdEntry>>, first: boolean) {
+    try {
+      latest = await readHtpasswd(options.file);
+      if (!first) options.logger?.info({ file: options.file, users: latest.size }, "htpasswd users reloaded");
+      return latest;
+    } catch (error) {
+      // One bad line (a hash from plain `htpasswd`) must not lock every user out: keep the last good file.
+      options.logger?.error(
+        { file: options.file, reason: (error as Error).message },
+        "htpasswd file not reloaded; the previous users stay",
+      );
+      return previous;
+    }
+  }
 
   async function current(): Promise<Map<string, HtpasswdEntry>> {
     const info = await stat(options.file).catch(() => undefined);
@@ -28,16 +46,7 @@ export function createHtpasswdAuthenticator(
     if (fileStamp !== loadedStamp) {
       const first = loadedStamp === "";
       loadedStamp = fileStamp;
-      try {
-        entries = await readHtpasswd(options.file);
-        if (!first) options.logger?.info({ file: options.file, users: entries.size }, "htpasswd users reloaded");
-      } catch (error) {
-        // One bad line (a hash from plain `htpasswd`) must not lock every user out: keep the last good file.
-        options.logger?.error(
-          { file: options.file, reason: (error as Error).message },
-          "htpasswd file not reloaded; the previous users stay",
-        );
-      }
+      entries = load(entries, first);
     }
     return entries;
   }
@@ -63,7 +72,7 @@ export function createHtpasswdAuthenticator(
     /** The bcrypt cost most users' hashes have, so an unknown user can be made to cost as much. */
     commonCost() {
       const counts = new Map<number, number>();
-      for (const { hash } of entries.values()) {
+      for (const { hash } of latest.values()) {
         const cost = Number(hash.slice(4, 6));
         counts.set(cost, (counts.get(cost) ?? 0) + 1);
       }
