@@ -4,7 +4,7 @@ import { silentLogger, type Logger } from "../log.js";
 import { matchEndpoint, type EndpointId, type RouteParams } from "./api.js";
 import { createBlobStore } from "./blob-store.js";
 import { createCatalog } from "./catalog.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError, toRegistryError } from "./errors.js";
 import { createBlobHandlers } from "./handlers/blobs.js";
 import { createListingHandlers } from "./handlers/listings.js";
 import { createManifestHandlers } from "./handlers/manifests.js";
@@ -105,8 +105,8 @@ function respondWithError(ctx: RequestContext, error: unknown, logger: Logger): 
     res.destroy();
     return;
   }
-  const answer = error instanceof RegistryError ? error : new RegistryError("UNKNOWN", "internal error");
-  if (!(error instanceof RegistryError)) log().error({ err: error }, "registry request failed");
+  const answer = toRegistryError(error);
+  if (answer.status >= 500) log().error({ err: error }, "registry request failed");
   ctx.observe?.({ kind: "refused", status: answer.status });
   sendError(res, answer);
 }

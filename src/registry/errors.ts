@@ -1,3 +1,5 @@
+import { StorageFull, StorageUnavailable } from "./storage/errors.js";
+
 /** The OCI distribution error codes and the HTTP status each one is answered with (spec.md, "Error Codes"). */
 export const errorStatus = {
   BLOB_UNKNOWN: 404,
@@ -16,6 +18,8 @@ export const errorStatus = {
   TOOMANYREQUESTS: 429,
   PAGINATION_NUMBER_INVALID: 400,
   UNAVAILABLE: 503,
+  /** Not in the spec: a full disk, answered 507 Insufficient Storage (RFC 4918) so clients do not retry blindly. */
+  STORAGE_FULL: 507,
   UNKNOWN: 500,
 } as const;
 
@@ -57,3 +61,22 @@ export const uploadUnknown = (id: string) =>
 /** Out-of-order and mismatched chunks are 416 (spec.md, "Pushing a blob in chunks"). */
 export const rangeInvalid = (message: string, detail?: unknown) =>
   new RegistryError("BLOB_UPLOAD_INVALID", message, detail, 416);
+
+/**
+ * The wire form of any failure, in one place: registry errors as they are, storage that is full (507) or
+ * unreachable (503) with its cause, and anything else as 500 `UNKNOWN`.
+ */
+export function toRegistryError(error: unknown): RegistryError {
+  if (error instanceof RegistryError) return error;
+  if (error instanceof StorageFull) {
+    return new RegistryError("STORAGE_FULL", "the registry's storage is full; free space and retry", {
+      cause: error.reason,
+    });
+  }
+  if (error instanceof StorageUnavailable) {
+    return new RegistryError("UNAVAILABLE", "the registry's storage is unavailable; retry shortly", {
+      cause: error.reason,
+    });
+  }
+  return new RegistryError("UNKNOWN", "internal error");
+}

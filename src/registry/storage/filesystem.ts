@@ -7,15 +7,19 @@ import { dirname, join } from "node:path";
 import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ByteRange, FileInfo, StorageDriver } from "./driver.js";
+import { withTypedErrors } from "./errors.js";
 
-/** The filesystem driver: registry:2's `rootdirectory`, with durable, atomic writes. */
+/**
+ * The filesystem driver: registry:2's `rootdirectory`, with durable, atomic writes. A full disk or an
+ * unreachable one reaches callers as `StorageFull` or `StorageUnavailable`.
+ */
 export function createFilesystemDriver(root: string): StorageDriver {
   const full = (path: string) => join(root, path);
   // Beside registry:2's tree (`docker/registry/v2`), which it never looks outside of.
   const locks = join(root, "locks");
   const lockFile = (key: string) => join(locks, `${createHash("sha256").update(key).digest("hex").slice(0, 40)}.lock`);
 
-  return {
+  return withTypedErrors({
     async getContent(path) {
       try {
         // Small files only (links, manifests): read from the page cache at once, this costs less than the
@@ -122,7 +126,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
       await mkdir(locks, { recursive: true });
       return withLock(lockFile(key), task);
     },
-  };
+  });
 }
 
 const sendChunkBytes = 1024 * 1024;
