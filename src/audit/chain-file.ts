@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import {
   closeSync,
+  constants,
   fstatSync,
   ftruncateSync,
   linkSync,
@@ -9,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  rmSync,
   statSync,
   unlinkSync,
   writeSync,
@@ -33,6 +35,22 @@ export interface ChainFileOptions {
 
 export const lineHash = (line: string) => createHash("sha256").update(line).digest("hex");
 
+/** An audit record could not be written (a full or failing disk); the act it records must not be acknowledged. */
+export class AuditUnavailable extends Error {
+  constructor(readonly reason: string) {
+    super(`the audit log cannot be written (${reason})`);
+    this.name = "AuditUnavailable";
+  }
+}
+
+/**
+ * How long a writer waits for the lock before the act is refused. A record holds it for well under a
+ * millisecond, and the wait blocks the whole process, so a longer wait only freezes every other request.
+ */
+const lockWaitMs = 2_000;
+/** Versions before lock files were made whole could leave an empty one behind (a full disk); none is live. */
+const emptyLockMs = 10_000;
+
 /** The audit files in chain order: rotated ones oldest first, then the current one. */
 export function auditFiles(dir: string): string[] {
   let names: string[];
@@ -42,7 +60,20 @@ export function auditFiles(dir: string): string[] {
     return [];
   }
   const rotated = names.filter((n) => rotatedPattern.test(n)).sort();
-  return [...rotated, ...(names.includes(currentName) ? [currentName] : [])].map((n) => join(dir, n));
+  const current = names.includes(currentName) && !isLeftOfRotation(dir, rotated) ? [currentName] : [];
+  return [...rotated, ...current].map((n) => join(dir, n));
+}
+
+/**
+ * Rotation links the current file to its rotated name, then unlinks the current name: a crash between the
+ * two leaves one file under both names, which is the rotated file alone.
+ */
+function isLeftOfRotation(dir: string, rotatedNames: readonly string[]): boolean {
+  const newest = rotatedNames.at(-1);
+  if (!newest) return false;
+  const current = statSync(join(dir, currentName), { throwIfNoEntry: false });
+  const rotated = statSync(join(dir, newest), { throwIfNoEntry: false });
+  return current !== undefined && rotated !== undefined && current.ino === rotated.ino && current.dev === rotated.dev;
 }
 
 /**
@@ -64,15 +95,24 @@ export function createChainFile(options: ChainFileOptions) {
   let fileDay = "";
   let startOnNewLine = false;
 
+  clearEmptyLock(lockPath);
+
   function open(): void {
-    if (fd < 0) fd = openSync(path, "a", 0o600);
-    if (headFd < 0) headFd = openSync(join(options.dir, headName), "a+", 0o600);
+    if (fd < 0) {
+      const rotated = readdirSync(options.dir)
+        .filter((n) => rotatedPattern.test(n))
+        .sort();
+      if (isLeftOfRotation(options.dir, rotated)) unlinkSync(path);
+      fd = openSync(path, "a", 0o600);
+    }
+    // Read-write, not append: the head is rewritten in place.
+    if (headFd < 0) headFd = openSync(join(options.dir, headName), constants.O_RDWR | constants.O_CREAT, 0o600);
   }
 
   /** Reads the chain's head from the last line on disk (current file, else the newest rotated one). */
   function syncHead(): void {
     // Another writer may have rotated the file under us: follow the name, not the inode we hold.
-    if (statSync(path).ino !== fstatSync(fd).ino) {
+    if (statSync(path, { throwIfNoEntry: false })?.ino !== fstatSync(fd).ino) {
       closeSync(fd);
       fd = openSync(path, "a", 0o600);
       knownSize = -1;
@@ -122,24 +162,40 @@ export function createChainFile(options: ChainFileOptions) {
     fileDay = "";
   }
 
+  /** Appends one record and moves the head; a record that cannot be written whole is taken back out. */
+  function append(line: string): void {
+    open();
+    syncHead();
+    const day = now().toISOString().slice(0, 10);
+    const body = line.trimEnd();
+    const chained = `${body.slice(0, -1)},"seq":${lastSeq + 1},"prev":"${lastHash}"}`;
+    rotateIfDue(Buffer.byteLength(chained) + 1, day);
+    const text = Buffer.from(`${startOnNewLine ? "\n" : ""}${chained}\n`);
+    const before = knownSize;
+    try {
+      if (writeSync(fd, text) !== text.length) throw new AuditUnavailable("the disk took only part of the record");
+      writeHead(headFd, lastSeq + 1, lineHash(chained));
+    } catch (error) {
+      ftruncateSync(fd, before);
+      throw error;
+    }
+    startOnNewLine = false;
+    knownSize += text.length;
+    lastHash = lineHash(chained);
+    lastSeq += 1;
+    if (fileDay === "") fileDay = day;
+  }
+
   return {
     /** pino hands each serialized line (ending in `}\n`) to this. */
     write(line: string): void {
-      withLockSync(lockPath, () => {
-        open();
-        syncHead();
-        const day = now().toISOString().slice(0, 10);
-        const body = line.trimEnd();
-        const chained = `${body.slice(0, -1)},"seq":${lastSeq + 1},"prev":"${lastHash}"}`;
-        rotateIfDue(Buffer.byteLength(chained) + 1, day);
-        const bytes = writeSync(fd, `${startOnNewLine ? "\n" : ""}${chained}\n`);
-        startOnNewLine = false;
-        knownSize += bytes;
-        lastHash = lineHash(chained);
-        lastSeq += 1;
-        writeHead(headFd, lastSeq, lastHash);
-        if (fileDay === "") fileDay = day;
-      });
+      try {
+        withLockSync(lockPath, () => append(line), lockWaitMs);
+      } catch (error) {
+        if (error instanceof AuditUnavailable) throw error;
+        const code = (error as NodeJS.ErrnoException).code;
+        throw new AuditUnavailable(code ? `${code}: ${(error as Error).message}` : (error as Error).message);
+      }
     },
     close(): void {
       if (fd >= 0) closeSync(fd);
@@ -150,9 +206,19 @@ export function createChainFile(options: ChainFileOptions) {
   };
 }
 
+/**
+ * The head is one fixed-width line overwritten in place by a single write, so a crash leaves the old head or
+ * the new, never an empty one; a head one record behind the log is what a crash right after a line leaves.
+ */
 function writeHead(fd: number, seq: number, hash: string): void {
-  ftruncateSync(fd, 0);
-  writeSync(fd, `${String(seq).padStart(20, "0")} ${hash}\n`, 0);
+  const text = `${String(seq).padStart(20, "0")} ${hash}\n`;
+  writeSync(fd, text, 0);
+  if (fstatSync(fd).size > text.length) ftruncateSync(fd, text.length);
+}
+
+function clearEmptyLock(lockPath: string): void {
+  const info = statSync(lockPath, { throwIfNoEntry: false });
+  if (info && info.size === 0 && Date.now() - info.mtimeMs > emptyLockMs) rmSync(lockPath, { force: true });
 }
 
 /** The last line of a file, and whether it was finished (a write cut short leaves no newline). */

@@ -39,6 +39,7 @@ export function verifyChain(dir: string): Verification {
   let expectedPrev = genesisHash;
   let expectedSeq = 1;
   let previous: ReadRecord | undefined;
+  let beforeLast: ReadRecord | undefined;
   let count = 0;
   for (const entry of readRecords(dir)) {
     const where = { file: basename(entry.file), line: entry.line };
@@ -60,16 +61,25 @@ export function verifyChain(dir: string): Verification {
     }
     expectedPrev = lineHash(entry.text);
     expectedSeq += 1;
+    beforeLast = previous;
     previous = entry;
     count += 1;
   }
   const head = readHead(dir);
   const lastSeq = previous?.record?.seq ?? 0;
-  if (head && previous && (head.seq !== lastSeq || head.hash !== expectedPrev)) {
+  // A writer killed between its line and the head leaves the head one record behind, naming the line before.
+  const crashedBeforeHead =
+    head !== undefined &&
+    previous !== undefined &&
+    head.seq === lastSeq - 1 &&
+    head.hash === (beforeLast === undefined ? genesisHash : lineHash(beforeLast.text));
+  if (head && previous && !crashedBeforeHead && (head.seq !== lastSeq || head.hash !== expectedPrev)) {
     const problem =
-      head.seq !== lastSeq
+      head.seq > lastSeq
         ? `the log ends at record ${lastSeq} but ${head.seq} were written: the last records were removed`
-        : `line ${previous.line} of ${basename(previous.file)} (the last record) was changed`;
+        : head.seq !== lastSeq
+          ? `the log holds ${lastSeq} records but its head names ${head.seq}: the head was changed`
+          : `line ${previous.line} of ${basename(previous.file)} (the last record) was changed`;
     return { ok: false, records: count, file: basename(previous.file), line: previous.line, problem };
   }
   if (head && !previous && head.seq > 0) {
