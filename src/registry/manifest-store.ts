@@ -38,14 +38,14 @@ export function createManifestStore(storage: StorageDriver, blobs: BlobStore) {
   }
 
   async function checkReferences(name: string, manifest: ParsedManifest): Promise<void> {
-    for (const digest of manifest.blobs) {
+    for (const digest of uniqueDigests(manifest.blobs)) {
       if (!(await blobs.stat(name, digest))) {
         throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown to this repository", {
           digest: digest.text,
         });
       }
     }
-    for (const digest of manifest.manifests) {
+    for (const digest of uniqueDigests(manifest.manifests)) {
       if (!(await hasRevision(name, digest))) {
         throw new RegistryError("MANIFEST_BLOB_UNKNOWN", "index references a manifest unknown to this repository", {
           digest: digest.text,
@@ -58,9 +58,18 @@ export function createManifestStore(storage: StorageDriver, blobs: BlobStore) {
   const withTag = <T>(name: string, tag: string, task: () => Promise<T>) =>
     storage.withLock(`tag\n${name}\n${tag}`, task);
 
+  /**
+   * The tags a GET can serve: a tag directory whose current link is missing or names a manifest that is not
+   * there (a push killed before the tag's last rename) is not listed; `fsck --repair` removes it.
+   */
   async function tags(name: string): Promise<string[]> {
     if (!(await storage.stat(layout.repository(name)))) throw nameUnknown(name);
-    return storage.list(layout.tagsRoot(name));
+    const found: string[] = [];
+    for (const tag of await storage.list(layout.tagsRoot(name))) {
+      const digest = await resolveTag(name, tag);
+      if (digest && (await hasRevision(name, digest))) found.push(tag);
+    }
+    return found;
   }
 
   return {
@@ -147,3 +156,5 @@ export function createManifestStore(storage: StorageDriver, blobs: BlobStore) {
 }
 
 export type ManifestStore = ReturnType<typeof createManifestStore>;
+
+const uniqueDigests = (digests: readonly Digest[]) => [...new Map(digests.map((d) => [d.text, d])).values()];

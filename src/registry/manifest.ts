@@ -28,6 +28,11 @@ export interface ParsedManifest {
 }
 
 export const maxManifestBytes = 4 * 1024 * 1024;
+/**
+ * Descriptors one manifest may list (layers and config, or an index's manifests). Real images stay far below
+ * it (overlay mounts cap at 128 layers); each one costs a storage look-up when the manifest is pushed.
+ */
+export const maxManifestReferences = 1_000;
 
 const invalid = (message: string, detail?: unknown) => new RegistryError("MANIFEST_INVALID", message, detail);
 
@@ -63,6 +68,12 @@ export function parseManifest(content: Buffer, contentType: string | undefined):
     parsed.totalSize += (value as Descriptor).size;
     return digest;
   };
+  const listed = isIndexType(mediaType) ? json.manifests : json.layers;
+  if (Array.isArray(listed) && listed.length > maxManifestReferences) {
+    throw invalid(`manifest lists ${listed.length} descriptors, more than the limit of ${maxManifestReferences}`, {
+      limit: maxManifestReferences,
+    });
+  }
   if (isIndexType(mediaType)) {
     if (!Array.isArray(json.manifests)) throw invalid("index has no manifests list");
     parsed.manifests = json.manifests.map((entry, i) => counted(entry, `manifests[${i}]`));
