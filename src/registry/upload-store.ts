@@ -22,6 +22,12 @@ interface HashState {
 
 /** A running hash idle this long is dropped (an abandoned upload); if the upload goes on, it is rebuilt from its data. */
 const hashIdleMs = 60 * 60 * 1000;
+/** An upload session with no activity for this long has expired: it answers unknown and its files are removed. */
+export const uploadExpiryMs = 24 * 60 * 60 * 1000;
+/** Open sessions one repository may hold; past it, expired ones are swept, and if none was, a new one is refused. */
+export const maxOpenUploads = 1_000;
+/** How often one process sweeps a repository's expired sessions when it starts a new one there. */
+const sweepEveryMs = 60 * 1000;
 
 /**
  * Upload sessions in registry:2's layout (`_uploads/<id>/{data,startedat}`), on storage every server process
@@ -34,9 +40,54 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
   const key = (name: string, id: string) => `${name}\n${id}`;
   const withLock = <T>(k: string, task: () => Promise<T>) => storage.withLock(`upload\n${k}`, task);
 
+  const lastSweep = new Map<string, number>();
+
+  /** The time of a session's last activity: its start, or the last write to its data; undefined when gone. */
+  async function lastActive(name: string, id: string): Promise<number | undefined> {
+    const started = await storage.stat(layout.uploadStartedAt(name, id));
+    if (!started) return undefined;
+    const text = (await storage.getContent(layout.uploadStartedAt(name, id)))?.toString("utf8").trim() ?? "";
+    const startedAt = Date.parse(text);
+    const data = await storage.stat(layout.uploadData(name, id));
+    return Math.max(Number.isNaN(startedAt) ? started.modified.getTime() : startedAt, data?.modified.getTime() ?? 0);
+  }
+
   async function size(name: string, id: string): Promise<number> {
-    if (!(await storage.stat(layout.uploadStartedAt(name, id)))) throw uploadUnknown(id);
+    const active = await lastActive(name, id);
+    if (active === undefined) throw uploadUnknown(id);
+    if (Date.now() - active > uploadExpiryMs) {
+      await cancel(name, id);
+      throw uploadUnknown(id);
+    }
     return (await storage.stat(layout.uploadData(name, id)))?.size ?? 0;
+  }
+
+  /**
+   * Removes the repository's expired sessions (a client that started an upload and went away, or a process
+   * killed mid-upload), and their directories with no `startedat` left by a crash at their creation.
+   */
+  async function sweep(name: string): Promise<number> {
+    lastSweep.set(name, Date.now());
+    let open = 0;
+    for (const id of await storage.list(layout.uploadsRoot(name))) {
+      const active =
+        (await lastActive(name, id)) ?? (await storage.stat(layout.uploadDir(name, id)))?.modified.getTime();
+      if (active !== undefined && Date.now() - active > uploadExpiryMs) await cancel(name, id);
+      else open += 1;
+    }
+    return open;
+  }
+
+  async function checkRoomForOne(name: string): Promise<void> {
+    const due = Date.now() - (lastSweep.get(name) ?? 0) > sweepEveryMs;
+    const open = due ? await sweep(name) : (await storage.list(layout.uploadsRoot(name))).length;
+    if (open < maxOpenUploads) return;
+    if (!due && (await sweep(name)) < maxOpenUploads) return;
+    throw new RegistryError(
+      "TOOMANYREQUESTS",
+      "too many upload sessions are open in this repository; finish or cancel some",
+      { limit: maxOpenUploads },
+    );
   }
 
   async function hashOfData(name: string, id: string, algorithm: DigestAlgorithm, bytes: number): Promise<Hash> {
@@ -91,12 +142,14 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
     async create(name: string): Promise<string> {
       const now = Date.now();
       for (const [k, state] of hashes) if (now - state.touched > hashIdleMs) hashes.delete(k);
+      await checkRoomForOne(name);
       const id = randomUUID();
       await storage.putContent(layout.uploadStartedAt(name, id), new Date().toISOString());
       return id;
     },
 
     size,
+    sweep,
 
     append(name: string, id: string, chunk: Chunk): Promise<number> {
       return withLock(key(name, id), () => appendChunk(name, id, chunk));
