@@ -54,8 +54,25 @@ export interface GatewayOptions {
   rateLimits?: RateLimits;
   /** Named checks behind `/readyz` (storage writable, upstream reachable, …). */
   readiness?: Record<string, ReadinessCheck>;
+  /** Limits on slow and greedy clients; each has a default. */
+  limits?: Partial<ConnectionLimits>;
   logger: Logger;
 }
+
+export interface ConnectionLimits {
+  /** The TLS handshake and a request's headers must arrive within this (a slowloris is cut). */
+  headerTimeoutMs: number;
+  /** A connection that sends and receives nothing for this long is closed, mid-body too (nginx's 60 s). */
+  idleTimeoutMs: number;
+  /** Open connections one client address may hold in this process; more are closed at once. */
+  connectionsPerAddress: number;
+}
+
+export const defaultConnectionLimits: ConnectionLimits = Object.freeze({
+  headerTimeoutMs: 20_000,
+  idleTimeoutMs: 60_000,
+  connectionsPerAddress: 256,
+});
 
 export interface Gateway {
   server: Server;
@@ -80,7 +97,6 @@ interface Route {
 }
 
 const tlsVersions = { minVersion: "TLSv1.2", maxVersion: "TLSv1.3" } as const;
-const idleTimeoutMs = 5 * 60 * 1000;
 const read = ["GET", "HEAD"];
 const exactly = (path: string) => (p: string) => p === path;
 
@@ -132,10 +148,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ] : []),
   ];
 
-  // No limit on a whole request (a layer upload takes as long as it takes), but a connection that sends and
-  // receives nothing for five minutes is closed.
+  const limits = { ...defaultConnectionLimits, ...options.limits };
+  // No limit on a whole request (a layer upload takes as long as it takes), but its headers must come in
+  // time, and a connection that sends and receives nothing for the idle time is closed. Node derives
+  // `headersTimeout` from `requestTimeout` (min of the two), so with no request limit it must be set itself.
   const server = createServer(
-    { ...secureContext(options.tls, options.sessionTicketKeys), requestTimeout: 0, keepAliveTimeout: 65_000 },
+    {
+      ...secureContext(options.tls, options.sessionTicketKeys),
+      requestTimeout: 0,
+      headersTimeout: limits.headerTimeoutMs,
+      handshakeTimeout: limits.headerTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, limits.headerTimeoutMs),
+      keepAliveTimeout: 65_000,
+    },
     (req, res) => {
       const { path, query } = splitUrl(req.url ?? "/");
       const requestId = randomUUID();
@@ -165,7 +190,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
     },
   );
-  server.timeout = idleTimeoutMs;
+  server.timeout = limits.idleTimeoutMs;
+  limitConnectionsPerAddress(server, limits.connectionsPerAddress, logger);
   server.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
 
   /**
@@ -242,6 +268,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         server.closeAllConnections();
       }),
   };
+}
+
+/** Closes a client's connections beyond `limit` as they arrive, so one address cannot hold every socket. */
+function limitConnectionsPerAddress(server: Server, limit: number, logger: Logger): void {
+  const open = new Map<string, number>();
+  server.on("connection", (socket: Socket) => {
+    const address = socket.remoteAddress ?? "";
+    const count = (open.get(address) ?? 0) + 1;
+    if (count > limit) {
+      logger.debug({ remote: address, limit }, "too many connections from one address; closing the newest");
+      socket.destroy();
+      return;
+    }
+    open.set(address, count);
+    socket.once("close", () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left > 0) open.set(address, left);
+      else open.delete(address);
+    });
+  });
 }
 
 function jwks(auth: GatewayAuth): Handler {
