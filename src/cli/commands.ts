@@ -226,6 +226,17 @@ export const commands: readonly CommandEntry[] = [
     run: async (argv) => (await import("./token.js")).runToken(argv),
   },
   {
+    name: "fsck",
+    summary: "check the storage root for what a crash or a full disk left behind, and repair what is safe",
+    usage: ["portcullis fsck [--repair] [--json]"],
+    flags: [
+      ["--repair", "remove dangling links and tags, stray temp files, abandoned uploads and damaged blobs"],
+      ["--json", "one JSON object per problem"],
+    ],
+    examples: ["portcullis fsck --data /var/lib/portcullis/data", "portcullis fsck --repair"],
+    run: async (argv) => (await import("./fsck.js")).runFsck(argv),
+  },
+  {
     name: "audit",
     summary: "who did what: the audit log filtered, and its hash chain verified",
     usage: [
