@@ -5,7 +5,7 @@ import { auditActions, type AuditRecord } from "../audit/event.js";
 import { readRecords, verifyChain } from "../audit/reader.js";
 import { hasSwitch, numberFlag, parseArgs, stringFlag } from "./args.js";
 import { UsageError } from "./errors.js";
-import { commonFlags, configFromArgs } from "./config-args.js";
+import { commonFlags, adminConfigFromArgs } from "./config-args.js";
 import { endQuietlyOnClosedPipe } from "./output.js";
 import { missingState } from "./server-state.js";
 
@@ -20,7 +20,7 @@ export async function runAudit(argv: readonly string[]): Promise<void> {
     [...commonFlags, "user", "repo", "action", "since", "until", "limit"],
     ["json", "follow"],
   );
-  const config = await configFromArgs(args);
+  const config = await adminConfigFromArgs(args);
   const dir = auditDir(config.data);
   const [sub, ...extra] = args.positionals;
   if (extra.length > 0 || (sub !== undefined && sub !== "verify")) throw new UsageError(`usage: ${auditUsage}`);

@@ -8,7 +8,7 @@ import { adminActor } from "./admin-actor.js";
 import { hasSwitch, listFlag, parseArgs, stringFlag } from "./args.js";
 import { reachBanner } from "./banner.js";
 import { UsageError } from "./errors.js";
-import { commonFlags, configFromArgs } from "./config-args.js";
+import { commonFlags, adminConfigFromArgs } from "./config-args.js";
 import { missingState } from "./server-state.js";
 
 const caUsage = "portcullis ca show | export [--der] [--out FILE] | renew [--name NAME]...";
@@ -18,7 +18,7 @@ export async function runCa(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, [...commonFlags, "out", "name"], ["der"]);
   const [action, ...extra] = args.positionals;
   if (extra.length > 0 || !action) throw new UsageError(`usage: ${caUsage}`);
-  const config = await configFromArgs(args);
+  const config = await adminConfigFromArgs(args);
   const existing = async () => {
     const material = await readTlsMaterial(config);
     if (!material) throw missingState("the CA (ca.crt)", config.certs, "--certs DIR");

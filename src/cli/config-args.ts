@@ -9,13 +9,22 @@ import { stringFlag, type ParsedArgs } from "./args.js";
 export const commonFlags = ["config", "data", "certs"] as const;
 
 /** The config every command reads: the file, PORTCULLIS_* variables, then these flags. */
-export async function configFromArgs(args: ParsedArgs, extra: Record<string, unknown> = {}): Promise<Readonly<Config>> {
+export async function configFromArgs(
+  args: ParsedArgs,
+  extra: Record<string, unknown> = {},
+  options: { secrets?: boolean } = {},
+): Promise<Readonly<Config>> {
   const overrides: Record<string, unknown> = { ...extra };
   for (const key of ["data", "certs", "listen", "upstream"]) {
     const value = stringFlag(args, key);
     if (value !== undefined) overrides[key] = value;
   }
-  return loadConfig({ file: stringFlag(args, "config"), overrides });
+  return loadConfig({ file: stringFlag(args, "config"), overrides, secrets: options.secrets });
+}
+
+/** The config as an admin command reads it: without the server's secrets (an LDAP password) in its shell. */
+export function adminConfigFromArgs(args: ParsedArgs): Promise<Readonly<Config>> {
+  return configFromArgs(args, {}, { secrets: false });
 }
 
 /** The config file a command read: `--config`, or `portcullis.yaml` in the working directory when it is there. */

@@ -14,7 +14,7 @@ import { readTlsMaterial, wantedNames } from "../pki/tls-material.js";
 import { certificateCovers } from "../pki/x509.js";
 import { checkWritable } from "../registry/storage/writable-check.js";
 import { hasSwitch, parseArgs } from "./args.js";
-import { adminFlags, commonFlags, configFromArgs } from "./config-args.js";
+import { adminFlags, commonFlags, adminConfigFromArgs } from "./config-args.js";
 import { UsageError } from "./errors.js";
 
 /** One thing `doctor` looked at: what it found and, when it is not right, what to do about it. */
@@ -41,7 +41,7 @@ const lowSpaceBytes = 1024 ** 3;
 export async function runDoctor(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, [...commonFlags], ["json"]);
   if (args.positionals.length > 0) throw new UsageError(`doctor takes no arguments (got "${args.positionals[0]}")`);
-  const config = await configFromArgs(args);
+  const config = await adminConfigFromArgs(args);
   const findings = await diagnose(config, { flags: adminFlags(args, config) });
   const json = hasSwitch(args, "json");
   for (const finding of findings) {
@@ -218,6 +218,15 @@ async function userFindings(config: Config, flags: string): Promise<Finding[]> {
 async function ldapFindings(config: Config, env: NodeJS.ProcessEnv): Promise<Finding[]> {
   const settings = config.auth.ldap;
   if (!settings) return [];
+  if (settings.bindPasswordEnv && !env[settings.bindPasswordEnv])
+    return [
+      {
+        check: "ldap",
+        status: "fail",
+        message: `auth.ldap.bindPasswordEnv names ${settings.bindPasswordEnv}, which is not set here: serve refuses to start without it`,
+        fix: `set ${settings.bindPasswordEnv} for serve (systemd: Environment= or EnvironmentFile= in the unit) and in this shell`,
+      },
+    ];
   const ldap = createLdapAuthenticator({
     ...settings,
     bindPassword: settings.bindPasswordEnv ? env[settings.bindPasswordEnv] : undefined,

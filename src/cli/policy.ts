@@ -2,12 +2,13 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { groupsOf } from "../auth/authn/groups.js";
+import type { Config } from "../config/schema.js";
 import { policyFromConfig } from "../auth/from-config.js";
 import { repositoryActions, isRepositoryAction } from "../auth/token/scope.js";
 import type { PolicyAnswer } from "../gateway/policy-endpoint.js";
 import { hasSwitch, listFlag, parseArgs, stringFlag } from "./args.js";
 import { UsageError } from "./errors.js";
-import { commonFlags, configFileUsed, configFromArgs } from "./config-args.js";
+import { commonFlags, configFileUsed, adminConfigFromArgs } from "./config-args.js";
 import { requestJson } from "./https-request.js";
 import { missingState } from "./server-state.js";
 
@@ -20,7 +21,7 @@ export async function runPolicy(argv: readonly string[]): Promise<void> {
   if (action !== "check" || !user || !repository || extra.length > 0) throw new UsageError(`usage: ${policyUsage}`);
   if (wanted !== undefined && !isRepositoryAction(wanted))
     throw new UsageError(`ACTION must be one of ${repositoryActions.join(", ")}`);
-  const config = await configFromArgs(args);
+  const config = await adminConfigFromArgs(args);
   const server = stringFlag(args, "server");
   const answer = server
     ? await askServer(server, user, repository, stringFlag(args, "ip"), stringFlag(args, "ca") ?? caFile(config.certs))
@@ -40,7 +41,7 @@ export async function runPolicy(argv: readonly string[]): Promise<void> {
 
 function decideHere(
   args: ReturnType<typeof parseArgs>,
-  config: Awaited<ReturnType<typeof configFromArgs>>,
+  config: Readonly<Config>,
   user: string,
   repository: string,
 ): PolicyAnswer {

@@ -5,7 +5,7 @@ import { readSigningCa } from "../pki/tls-material.js";
 import { adminActor } from "./admin-actor.js";
 import { parseArgs } from "./args.js";
 import { UsageError } from "./errors.js";
-import { commonFlags, configFromArgs } from "./config-args.js";
+import { commonFlags, adminConfigFromArgs } from "./config-args.js";
 import { missingState } from "./server-state.js";
 
 const tokenUsage = "portcullis token rotate";
@@ -17,7 +17,7 @@ const tokenUsage = "portcullis token rotate";
 export async function runToken(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, [...commonFlags]);
   if (args.positionals.join(" ") !== "rotate") throw new UsageError(`usage: ${tokenUsage}`);
-  const config = await configFromArgs(args);
+  const config = await adminConfigFromArgs(args);
   const ca = await readSigningCa(config);
   if (!ca) throw missingState("the CA (ca.crt and ca.key)", config.certs, "--certs DIR");
   const keyring = await rotateSigningKey(signingKeyOptions(config, ca));

@@ -15,7 +15,7 @@ import { adminActor } from "./admin-actor.js";
 import { hasSwitch, parseArgs } from "./args.js";
 import { UsageError } from "./errors.js";
 import { readNewPassword } from "./password-input.js";
-import { commonFlags, configFromArgs } from "./config-args.js";
+import { commonFlags, adminConfigFromArgs } from "./config-args.js";
 import { requireExisting } from "./server-state.js";
 import { writeLines } from "./output.js";
 
@@ -26,7 +26,7 @@ export async function runUser(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, [...commonFlags], ["json"]);
   const [action, name, ...extra] = args.positionals;
   if (!action || extra.length > 0) throw new UsageError(`usage: ${userUsage}`);
-  const config = await configFromArgs(args);
+  const config = await adminConfigFromArgs(args);
   const file = htpasswdPath(config);
   if (action === "add") requireExisting(config.certs, "the certs directory", "--certs DIR");
   else requireExisting(file, "the htpasswd file", "--certs DIR");

@@ -18,6 +18,11 @@ export interface LoadOptions {
   /** Command-line flags, the last word: `{ listen: "…" }`, `{ data: "…" }`. */
   overrides?: Record<string, unknown>;
   cwd?: string;
+  /**
+   * Check that the environment variables the config names for secrets are set (default). Commands that
+   * never use those secrets (user, ca, audit) skip it, so they run in a shell without the server's secrets.
+   */
+  secrets?: boolean;
 }
 
 /**
@@ -29,6 +34,7 @@ export async function loadConfig({
   env = process.env,
   overrides = {},
   cwd = process.cwd(),
+  secrets = true,
 }: LoadOptions = {}): Promise<Readonly<Config>> {
   const path = resolve(cwd, file ?? "portcullis.yaml");
   let raw: unknown = {};
@@ -64,7 +70,7 @@ export async function loadConfig({
   const result = configSchema.safeParse(merged);
   if (!result.success) throw new ConfigError(describeIssues(result.error.issues, path));
   const passwordEnv = result.data.auth.ldap?.bindPasswordEnv;
-  if (passwordEnv !== undefined && !env[passwordEnv])
+  if (secrets && passwordEnv !== undefined && !env[passwordEnv])
     throw new ConfigError(
       `invalid configuration (${path}):\n  auth.ldap.bindPasswordEnv: names ${passwordEnv}, but that environment variable is not set or empty`,
     );

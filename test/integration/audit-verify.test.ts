@@ -62,7 +62,7 @@ async function editLines(file: string, edit: (lines: string[]) => void): Promise
 describe("portcullis audit verify", () => {
   it("passes an untouched log that spans rotated files", async () => {
     const { code, stdout } = await portcullis("audit", "verify");
-    expect(stdout).toBe("ok: 30 records, the chain is intact\n");
+    expect(stdout).toBe(`ok: 30 records in ${dir}, the chain is intact\n`);
     expect(code).toBe(0);
   });
 
