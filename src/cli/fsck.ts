@@ -1,8 +1,9 @@
 import { checkStorage, type Problem } from "../registry/fsck.js";
 import { createFilesystemDriver } from "../registry/storage/filesystem.js";
 import { hasSwitch, parseArgs } from "./args.js";
-import { commonFlags, configFromArgs } from "./config-args.js";
+import { adminConfigFromArgs, commonFlags } from "./config-args.js";
 import { UsageError } from "./errors.js";
+import { requireExisting } from "./server-state.js";
 
 const fsckUsage = "portcullis fsck [--repair] [--json]";
 
@@ -13,7 +14,9 @@ const fsckUsage = "portcullis fsck [--repair] [--json]";
 export async function runFsck(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, [...commonFlags], ["repair", "json"]);
   if (args.positionals.length > 0) throw new UsageError(`usage: ${fsckUsage}`);
-  const config = await configFromArgs(args);
+  const config = await adminConfigFromArgs(args);
+  // A storage root that is not there is a wrong --data, not a consistent (empty) registry.
+  requireExisting(config.data, "the storage root", "--data DIR");
   const repair = hasSwitch(args, "repair");
   const problems = await checkStorage(createFilesystemDriver(config.data), { repair });
   if (hasSwitch(args, "json")) {

@@ -22,6 +22,8 @@ describe("read-only commands in a directory that holds no server", () => {
     [["audit", "verify"], "--data DIR"],
     [["policy", "check", "alice", "team/app", "push"], "--certs DIR"],
     [["token", "rotate"], "--certs DIR"],
+    [["fsck"], "--data DIR"],
+    [["fsck", "--json"], "--data DIR"],
     [["ca", "renew"], "--certs DIR"],
   ])("`portcullis %j` creates nothing, exits 2 and names %s", async (args, flag) => {
     const before = await treeOf(empty.path);
