@@ -1,5 +1,4 @@
 import { availableParallelism } from "node:os";
-import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { ensureAuthKeys, ensureFirstUser } from "../auth/from-config.js";
@@ -104,9 +103,9 @@ async function serveWithProcesses(
   }
   const { host, port: asked } = parseHostPort(config.listen);
   const listener = await listenShared(host, asked);
-  const port = (listener.address() as AddressInfo).port;
+  const { port } = listener;
   const server = await startPortcullis(config, { logger: logger.child({ worker: 0 }), handedPort: port });
-  const workers = await startWorkers({ count, listener, here: server.gateway.accept, port, logger });
+  const workers = await startWorkers({ count, listener, here: server.gateway.accept, logger });
   return {
     port,
     async close() {

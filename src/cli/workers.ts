@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from "node:child_process";
-import { createServer, type Server, type Socket } from "node:net";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import type { Logger } from "../log.js";
 
 /** The environment that makes `serve` a worker: its number, and the port whose connections it is handed. */
@@ -15,14 +15,34 @@ export interface Workers {
 
 const stopGraceMs = 10_000;
 
-/** The listening socket the server processes share: it accepts, and hands each connection on unread. */
-export function listenShared(host: string, port: number): Promise<Server> {
+export interface SharedListener {
+  port: number;
+  /** From now on, every connection goes to `dispatch`; those that arrived before go first. */
+  dispatchTo(dispatch: (socket: Socket) => void): void;
+  close(): void;
+}
+
+/**
+ * The listening socket the server processes share: it accepts, and hands each connection on unread.
+ * Connections that arrive before anything serves them wait, instead of being accepted into nothing.
+ */
+export function listenShared(host: string, port: number): Promise<SharedListener> {
   const listener = createServer({ pauseOnConnect: true });
+  const waiting: Socket[] = [];
+  let dispatch: ((socket: Socket) => void) | undefined;
+  listener.on("connection", (socket: Socket) => (dispatch ? dispatch(socket) : waiting.push(socket)));
   return new Promise((resolve, reject) => {
     listener.once("error", reject);
     listener.listen(port, host, () => {
       listener.off("error", reject);
-      resolve(listener);
+      resolve({
+        port: (listener.address() as AddressInfo).port,
+        dispatchTo(next) {
+          dispatch = next;
+          for (const socket of waiting.splice(0)) next(socket);
+        },
+        close: () => listener.close(),
+      });
     });
   });
 }
@@ -35,9 +55,8 @@ export function listenShared(host: string, port: number): Promise<Server> {
  */
 export async function startWorkers(options: {
   count: number;
-  listener: Server;
+  listener: SharedListener;
   here: (socket: Socket) => void;
-  port: number;
   logger: Logger;
 }): Promise<Workers> {
   const { listener, here, logger } = options;
@@ -47,7 +66,7 @@ export async function startWorkers(options: {
 
   function start(id: number): Promise<void> {
     const child = fork(process.argv[1] as string, process.argv.slice(2), {
-      env: { ...process.env, [workerEnv.id]: String(id), [workerEnv.port]: String(options.port) },
+      env: { ...process.env, [workerEnv.id]: String(id), [workerEnv.port]: String(listener.port) },
       stdio: "inherit",
     });
     return new Promise((resolve, reject) => {
@@ -68,7 +87,8 @@ export async function startWorkers(options: {
     });
   }
 
-  listener.on("connection", (socket: Socket) => {
+  // Until a worker is ready, this process serves every connection itself.
+  listener.dispatchTo((socket) => {
     const targets = [...ready.values()];
     const target = turn++ % (targets.length + 1);
     const worker = targets[target - 1];

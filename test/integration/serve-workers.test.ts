@@ -1,10 +1,15 @@
 import { createHash, randomBytes } from "node:crypto";
+import { connect as netConnect, type Socket } from "node:net";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readRecords } from "../../src/audit/reader.js";
 import { httpsRequest, type HttpsResponse } from "../support/https-client.js";
-import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
+import { spawnDaemon } from "../support/daemon-process.js";
+import { freePort } from "../support/free-port.js";
+import { cliPath, startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
+import { makeTempDir } from "../support/temp-dir.js";
 
 const sha256 = (content: Buffer | string) => `sha256:${createHash("sha256").update(content).digest("hex")}`;
 
@@ -242,5 +247,54 @@ describe("serve with a worker per core, under a request budget", () => {
     const log = (await serve.output()).split("\n").filter((line) => line.includes('"path":"/v2/"'));
     const workers = new Set(log.map((line) => (JSON.parse(line) as { worker: number }).worker));
     expect(workers.size).toBe(2);
+  });
+});
+
+describe("serve with a worker per core, while it starts", () => {
+  it("answers a connection made the moment its port accepts, before its workers are ready", async () => {
+    const home = await makeTempDir("portcullis-serve-start-");
+    const port = await freePort();
+    const child = spawnDaemon(
+      process.execPath,
+      [
+        cliPath,
+        "serve",
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--data",
+        join(home.path, "data"),
+        "--certs",
+        join(home.path, "certs"),
+      ],
+      { logPath: join(home.path, "serve.log"), env: { ...process.env, PORTCULLIS_WORKERS: "2" } },
+    );
+    try {
+      let socket: Socket | undefined;
+      while (!socket && child.isRunning()) {
+        socket = await new Promise<Socket | undefined>((resolve) => {
+          const attempt = netConnect(port, "127.0.0.1", () => resolve(attempt));
+          attempt.once("error", () => resolve(undefined));
+        });
+        if (!socket) await sleep(5);
+      }
+      expect(socket).toBeDefined();
+      const secure = tlsConnect({ socket, servername: "localhost", rejectUnauthorized: false });
+      const answer = await new Promise<string>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        secure.once("secureConnect", () =>
+          secure.write("GET /v2/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        );
+        secure.on("data", (chunk: Buffer) => chunks.push(chunk));
+        secure.once("end", () => resolve(Buffer.concat(chunks).toString()));
+        secure.once("error", reject);
+        secure.setTimeout(20_000, () =>
+          reject(new Error("no answer within 20 s: the connection was accepted into nothing")),
+        );
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    } finally {
+      await child.stop();
+      await home.stop();
+    }
   });
 });
