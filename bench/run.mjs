@@ -66,6 +66,12 @@ async function runSession({ session, side, round, opts, setup, images, samples, 
     console.log(`${label} ${r?.label ?? row}: ${fmt(value, r?.unit === "s" ? 2 : 0)} ${r?.unit ?? ""}`);
   };
   if (session.coldStart) record("cold-start", instance.coldStartMs);
+  if (instance.stalledAtStart > 0) {
+    samples.warn(
+      `${side.label}, ${session.id} session, round ${round + 1}: ${instance.stalledAtStart} connection(s) it accepted ` +
+        "while starting were still unanswered 2 s after a later one was answered",
+    );
+  }
   let stopped;
   try {
     tls[side.id] ??= await describeTls(portOf(instance.url), setup.tls.caPem);

@@ -3,51 +3,77 @@ import https from "node:https";
 import { tail } from "./tail.mjs";
 
 const READY_TIMEOUT_MS = 60_000;
-const POLL_MS = 10;
-
-let lastProbeError = null;
-
-/** Resolves to the HTTP status of a GET on a new connection, or null while nothing answers. */
-export function probe(url, agent) {
-  return new Promise((resolve) => {
-    const get = url.startsWith("https:") ? https.get : http.get;
-    const req = get(url, { agent: agent ?? false }, (res) => {
-      res.resume();
-      resolve(res.statusCode);
-    });
-    req.setTimeout(2000, () => req.destroy(new Error(`GET ${url}: no answer within 2 s`)));
-    req.on("error", (err) => {
-      lastProbeError = `${url}: ${err.message}`;
-      resolve(null);
-    });
-  });
-}
+const PROBE_EVERY_MS = 10;
+const MAX_IN_FLIGHT = 50;
+// How long connections the server took before the one it answered first get to be answered too.
+const STALLED_MS = 2000;
 
 /**
- * Polls `check` every 10 ms until it resolves true; throws with the output of `procs` when one of them exits
- * or the time is up.
+ * Sends GET `url` on a new connection every 10 ms, without waiting for earlier ones, until an answer passes
+ * `accept(status)`; a connection the server accepts but never answers then cannot hide the moment it can
+ * answer. `agent()` is the agent to use, or null while there is nothing to trust yet (no request is sent).
+ * Resolves to `{ ms, stalled }`: the time from `since` (the spawn) to that answer, and how many connections the
+ * server accepted before that one and still had not answered 2 s after it. Throws with the
+ * output of `procs` when one of them exits first or nothing passes within a minute.
  */
-export async function waitReady(procs, check) {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  const exits = procs.map((proc) => proc.exited.then((e) => ({ exited: e, proc })));
+export function waitForAnswer(procs, url, { agent, accept, since = performance.now() }) {
+  const started = since;
+  const get = url.startsWith("https:") ? https.get : http.get;
+  const inFlight = new Set();
+  let lastError = null;
+  let timer = null;
+  let won = false;
   const outputs = () => procs.map((p) => `--- ${p.name} ---\n${tail(p.output())}`).join("\n");
-  for (;;) {
-    const result = await Promise.race([
-      ...exits,
-      ...procs.map((p) => p.spawnError),
-      check().then((ready) => ({ ready })),
-    ]);
-    if (result.exited) {
-      const { code, signal } = result.exited;
-      throw new Error(
-        `${result.proc.describe()} exited (code ${code}, signal ${signal}) before it was ready` +
-          `${signal === "SIGINT" ? " (the benchmark sends only SIGTERM and SIGKILL: another process sent it)" : ""}:\n${outputs()}`,
+
+  return new Promise((resolve, reject) => {
+    const finish = (err, value) => {
+      clearInterval(timer);
+      for (const probe of inFlight) probe.req.destroy();
+      inFlight.clear();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    for (const proc of procs) {
+      proc.exited.then(({ code, signal }) =>
+        finish(
+          new Error(
+            `${proc.describe()} exited (code ${code}, signal ${signal}) before it answered` +
+              `${signal === "SIGINT" ? " (the benchmark sends only SIGTERM and SIGKILL: another process sent it)" : ""}:\n${outputs()}`,
+          ),
+        ),
       );
+      proc.spawnError.catch((err) => finish(err));
     }
-    if (result.ready) return;
-    if (Date.now() > deadline) {
-      throw new Error(`not ready after ${READY_TIMEOUT_MS} ms (last probe: ${lastProbeError}):\n${outputs()}`);
-    }
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
+    const send = () => {
+      const now = performance.now();
+      if (now - started > READY_TIMEOUT_MS) {
+        return finish(
+          new Error(`no answer on ${url} after ${READY_TIMEOUT_MS} ms (last: ${lastError}):\n${outputs()}`),
+        );
+      }
+      const trusting = agent();
+      if (trusting === null || inFlight.size >= MAX_IN_FLIGHT) return;
+      const probe = { sentAt: now, connected: false };
+      probe.req = get(url, { agent: trusting }, (res) => {
+        res.resume();
+        inFlight.delete(probe);
+        if (won || !accept(res.statusCode)) return;
+        won = true;
+        const ms = performance.now() - started;
+        clearInterval(timer);
+        const earlier = [...inFlight].filter((p) => p.connected && p.sentAt < probe.sentAt);
+        for (const p of inFlight) if (!earlier.includes(p)) p.req.destroy();
+        if (earlier.length === 0) return finish(null, { ms, stalled: 0 });
+        setTimeout(() => finish(null, { ms, stalled: earlier.filter((p) => inFlight.has(p)).length }), STALLED_MS);
+      });
+      probe.req.on("socket", (socket) => socket.once("connect", () => (probe.connected = true)));
+      probe.req.on("error", (err) => {
+        lastError = err.message;
+        inFlight.delete(probe);
+      });
+      inFlight.add(probe);
+    };
+    timer = setInterval(send, PROBE_EVERY_MS);
+    send();
+  });
 }

@@ -2,7 +2,8 @@
 // reference A, docker-registry with its own TLS; reference B, the same registry in plain HTTP behind nginx;
 // Portcullis; and nginx serving a static file, the ceiling. Each start resolves to an instance:
 //   { url, storageRoot, coldStartMs, memory, authorization(repository), stop() }
-// where coldStartMs runs from spawn to the first HTTP answer on /v2/ (through nginx: the registry's answer).
+// where coldStartMs runs from spawn to the first HTTP answer on /v2/ (through nginx: the registry's answer), and
+// stalledAtStart counts the connections the server took before that but left unanswered.
 
 import fs from "node:fs";
 import fsp from "node:fs/promises";
@@ -13,7 +14,7 @@ import { freePort } from "./free-port.mjs";
 import { expectStatus, request } from "./http-client.mjs";
 import { memorySampler } from "./memory.mjs";
 import { nginxMainConfig, registryProxyServer, staticFileServer } from "./nginx.mjs";
-import { probe, waitReady } from "./readiness.mjs";
+import { waitForAnswer } from "./readiness.mjs";
 import { spawnTracked } from "./tracked-process.mjs";
 
 const DOCKER_REGISTRY = "docker-registry";
@@ -26,7 +27,7 @@ const basic = (user) => `Basic ${Buffer.from(`${user.name}:${user.password}`).to
  * instance. On a failed start everything started is stopped again.
  */
 async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, authorization, extra = {} }) {
-  const started = performance.now();
+  const since = performance.now();
   const procs = spawnAll();
   const memory = memorySampler(() => procs.map((p) => p.pid));
   const stop = async () => {
@@ -44,9 +45,10 @@ async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, autho
     if (!exact) notes.push("peak RSS could not be reset per phase (not root?): phase peaks are lifetime peaks");
     return { lifetimePeakBytes, processCount, notes };
   };
+  let ready;
   try {
     // setup.agent() is null until there is a CA to trust (Portcullis makes it on its first start).
-    await waitReady(procs, async () => setup.agent() !== null && answered(await probe(`${url}/v2/`, setup.agent())));
+    ready = await waitForAnswer(procs, `${url}/v2/`, { agent: setup.agent, accept: answered, since });
   } catch (err) {
     await stop();
     throw err;
@@ -54,7 +56,8 @@ async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, autho
   return {
     url,
     storageRoot,
-    coldStartMs: performance.now() - started,
+    coldStartMs: ready.ms,
+    stalledAtStart: ready.stalled,
     memory,
     processes: procs,
     authorization,
@@ -200,7 +203,7 @@ export const portcullis = {
           detached: true,
         }),
       ],
-      answered: (status) => status !== null,
+      answered: () => true,
       authorization: (repository) => portcullisToken(url, setup, repository),
       extra: {
         tokenUrl: (scope) => portcullisTokenUrl(url, setup.agent(), scope),
@@ -228,7 +231,7 @@ export const staticCeiling = {
       storageRoot: null,
       dirs: [dir],
       spawnAll: () => [spawnTracked(NGINX, NGINX, nginxArgs(conf), { detached: true })],
-      answered: (status) => status !== null,
+      answered: () => true,
       authorization: async () => null,
     });
   },
