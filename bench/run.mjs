@@ -150,7 +150,12 @@ async function main() {
     load: { start: loadAtStart, end: os.loadavg()[0] },
     machine: machine(),
     versions: await versions(opts.portcullis),
-    opts: { ...opts, portcullisShown: path.relative(projectRoot, opts.portcullis) || opts.portcullis },
+    opts: {
+      ...opts,
+      portcullisShown: path.relative(projectRoot, opts.portcullis).startsWith("..")
+        ? opts.portcullis
+        : path.relative(projectRoot, opts.portcullis),
+    },
     tls,
     sides,
     samples,
