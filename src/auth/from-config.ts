@@ -15,6 +15,8 @@ import { createTokens, type Tokens } from "./token/tokens.js";
 export interface AuthStack {
   service: string;
   anonymous: boolean;
+  /** Members may delete everywhere under the default policy, and ask the policy about anyone. */
+  adminGroup: string;
   credentials: CredentialCheck;
   policy: Policy;
   tokens: Tokens;
@@ -104,6 +106,7 @@ export async function authFromConfig(
   return {
     service: config.auth.service,
     anonymous: config.auth.anonymous,
+    adminGroup: config.auth.adminGroup,
     credentials,
     policy,
     tokens: createTokens(() => keyring, {

@@ -1,17 +1,17 @@
 import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
-import { isDeepStrictEqual } from "node:util";
 import { ensureAuthKeys, ensureFirstUser } from "../auth/from-config.js";
+import type { ReloadPlan } from "../config/reload.js";
 import type { Config } from "../config/schema.js";
-import { watchConfigFile } from "../config/watch.js";
 import { parseHostPort } from "../http/listen-address.js";
 import { createLogger, type Logger } from "../log.js";
 import { renewSessionTicketKeys } from "../pki/session-tickets.js";
 import { ensureTlsMaterial, loadSigningCa } from "../pki/tls-material.js";
-import { parseArgs, stringFlag } from "./args.js";
-import { commonFlags, configFromArgs } from "./config-args.js";
+import type { Portcullis } from "../portcullis.js";
+import { parseArgs, type ParsedArgs } from "./args.js";
+import { adminFlags, commonFlags, configFromArgs } from "./config-args.js";
 import { startBanner } from "./banner.js";
 import { UsageError } from "./errors.js";
+import { startServeReloader } from "./serve-reload.js";
 import { listenShared, serveHandedConnections, startWorkers, workerEnv, type Workers } from "./workers.js";
 
 export const serveUsage =
@@ -32,11 +32,13 @@ export async function runServe(argv: readonly string[]): Promise<void> {
   const logger = createLogger({ level: config.log.level });
   const workerId = process.env[workerEnv.id];
   if (workerId !== undefined) {
-    return serveAsWorker(config, logger.child({ worker: Number(workerId) }), Number(process.env[workerEnv.port]));
+    const port = Number(process.env[workerEnv.port]);
+    return serveAsWorker(args, config, logger.child({ worker: Number(workerId) }), port);
   }
 
+  const hints = adminFlags(args, config);
   const material = await ensureTlsMaterial({ config });
-  const firstUser = await ensureFirstUser(config);
+  const firstUser = await ensureFirstUser(config, hints);
   await ensureAuthKeys(config, await loadSigningCa(config));
   await renewSessionTicketKeys(config.certs);
   const count = config.workers || availableParallelism();
@@ -51,21 +53,21 @@ export async function runServe(argv: readonly string[]): Promise<void> {
       .catch((error: unknown) => logger.error({ err: error }, "server certificate renewal failed"));
   const renewal = setInterval(() => void renew(), renewalCheckMs);
   renewal.unref();
-  // Names to cover apply at once: a changed tls section or publicUrl renews the certificate (every server
-  // process watches its files); the rest of the config is read at start.
-  const stopConfigWatch = watchConfigFile(resolve(stringFlag(args, "config") ?? "portcullis.yaml"), () => {
-    configFromArgs(args).then(
-      (next) => {
-        if (isDeepStrictEqual(next.tls, tlsConfig.tls) && next.publicUrl === tlsConfig.publicUrl) {
-          logger.warn("the config file changed: restart portcullis to apply changes outside tls and publicUrl");
-          return;
-        }
+  // Each process reloads what it can of a changed config (on SIGHUP, which this one passes on, and when the
+  // file changes); names to cover are this one's to renew (every server process watches the certificate).
+  const reloader = startServeReloader(
+    args,
+    config,
+    async (next, plan) => {
+      applyReload(servers.here, next, plan);
+      if (plan.reload.includes("tls") || plan.restart.includes("publicUrl")) {
         tlsConfig = next;
-        void renew();
-      },
-      (error: unknown) => logger.error({ err: error }, "the changed config file is not valid; keeping the running one"),
-    );
-  });
+        await renew();
+      }
+    },
+    logger,
+  );
+  process.on("SIGHUP", () => servers.signal("SIGHUP"));
 
   process.stdout.write(
     startBanner({
@@ -77,12 +79,13 @@ export async function runServe(argv: readonly string[]): Promise<void> {
       upstream: config.upstream ?? `built-in, storage in ${config.data}`,
       actions: [...material.actions, ...(firstUser ? [firstUser] : [])],
       warnings: material.warnings,
+      hintFlags: hints,
     }),
   );
 
   const stop = async () => {
     clearInterval(renewal);
-    stopConfigWatch();
+    reloader.stop();
     await servers.close();
     process.exit(0);
   };
@@ -90,16 +93,22 @@ export async function runServe(argv: readonly string[]): Promise<void> {
   process.once("SIGTERM", () => void stop());
 }
 
+/** What a running server process takes of a reloaded config. */
+function applyReload(server: Portcullis, next: Config, plan: ReloadPlan): void {
+  server.auth.reload(next);
+  if (plan.reload.includes("rateLimits")) server.rateLimits.reconfigure(next.rateLimits);
+}
+
 /** This process serves, and `count - 1` workers beside it share its listening socket. */
 async function serveWithProcesses(
   config: Readonly<Config>,
   logger: Logger,
   count: number,
-): Promise<Workers & { port: number }> {
+): Promise<Workers & { port: number; here: Portcullis }> {
   const { startPortcullis } = await import("../portcullis.js");
   if (count === 1) {
     const server = await startPortcullis(config, { logger });
-    return { port: server.gateway.port, close: () => server.close() };
+    return { port: server.gateway.port, here: server, signal: () => undefined, close: () => server.close() };
   }
   const { host, port: asked } = parseHostPort(config.listen);
   const listener = await listenShared(host, asked);
@@ -108,6 +117,8 @@ async function serveWithProcesses(
   const workers = await startWorkers({ count, listener, here: server.gateway.accept, logger });
   return {
     port,
+    here: server,
+    signal: (name) => workers.signal(name),
     async close() {
       await workers.close();
       await server.close();
@@ -115,9 +126,13 @@ async function serveWithProcesses(
   };
 }
 
-/** A worker: serves the connections the first process hands it. */
-async function serveAsWorker(config: Readonly<Config>, logger: Logger, port: number): Promise<void> {
+/** A worker: serves the connections the first process hands it, and reloads as the first process does. */
+async function serveAsWorker(args: ParsedArgs, config: Readonly<Config>, logger: Logger, port: number): Promise<void> {
   const { startPortcullis } = await import("../portcullis.js");
   const server = await startPortcullis(config, { logger, handedPort: port });
-  serveHandedConnections(server.gateway.accept, () => server.close());
+  const reloader = startServeReloader(args, config, (next, plan) => applyReload(server, next, plan), logger);
+  serveHandedConnections(server.gateway.accept, async () => {
+    reloader.stop();
+    await server.close();
+  });
 }

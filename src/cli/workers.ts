@@ -10,6 +10,8 @@ type ToWorker = { type: "connection" } | { type: "stop" };
 type FromWorker = { type: "ready" };
 
 export interface Workers {
+  /** Passes a signal on to every worker (SIGHUP: reload). */
+  signal(name: NodeJS.Signals): void;
   close(): Promise<void>;
 }
 
@@ -115,6 +117,9 @@ export async function startWorkers(options: {
   }
 
   return {
+    signal(name) {
+      for (const child of ready.values()) child.kill(name);
+    },
     async close() {
       stopping = true;
       listener.close();

@@ -22,6 +22,8 @@ export interface RateLimits {
   tokenRequest(ip: string): Promise<Blocked | undefined>;
   /** One /v2/ request by an account; "" for anonymous, which is counted by address instead. */
   request(account: string, ip: string): Promise<Blocked | undefined>;
+  /** New limits from a reloaded config; counts kept in a shared store carry over. */
+  reconfigure(settings: RateLimitConfig): void;
   /** True once the shared store answers (at once for the memory store); false if it does not within `timeoutMs`. */
   ready(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
@@ -150,32 +152,37 @@ export function createRateLimits(settings: RateLimitConfig, options: RateLimitsO
 
   // Account names may hold any character; encoding them keeps "a|b" + "c" apart from "a" + "b|c".
   const id = encodeURIComponent;
-  const accountAndIp: LoginLimiter = {
-    name: "login-account-ip",
-    settings: settings.loginFailuresPerAccountAndIp,
-    limiter: limiter("login-account-ip", settings.loginFailuresPerAccountAndIp),
-    key: (account, ip) => `${id(account)}|${ip}`,
-    reason: (account, ip) => `too many failed logins for ${account} from ${ip}`,
-  };
-  const loginLimiters: LoginLimiter[] = [
-    accountAndIp,
-    {
-      name: "login-account",
-      settings: settings.loginFailuresPerAccount,
-      limiter: limiter("login-account", settings.loginFailuresPerAccount),
-      key: (account) => id(account),
-      reason: (account) => `too many failed logins for ${account}`,
-    },
-    {
-      name: "login-ip",
-      settings: settings.loginFailuresPerIp,
-      limiter: limiter("login-ip", settings.loginFailuresPerIp),
-      key: (_account, ip) => ip,
-      reason: (_account, ip) => `too many failed logins from ${ip}`,
-    },
-  ];
-  const tokens = limiter("token-ip", settings.tokenRequestsPerIp);
-  const requests = limiter("requests", settings.requestsPerAccount);
+  /** The limiters for one set of limits; a reload makes new ones (counts in a shared store carry over). */
+  function limitersFor(settings: RateLimitConfig) {
+    const accountAndIp: LoginLimiter = {
+      name: "login-account-ip",
+      settings: settings.loginFailuresPerAccountAndIp,
+      limiter: limiter("login-account-ip", settings.loginFailuresPerAccountAndIp),
+      key: (account, ip) => `${id(account)}|${ip}`,
+      reason: (account, ip) => `too many failed logins for ${account} from ${ip}`,
+    };
+    const loginLimiters: LoginLimiter[] = [
+      accountAndIp,
+      {
+        name: "login-account",
+        settings: settings.loginFailuresPerAccount,
+        limiter: limiter("login-account", settings.loginFailuresPerAccount),
+        key: (account) => id(account),
+        reason: (account) => `too many failed logins for ${account}`,
+      },
+      {
+        name: "login-ip",
+        settings: settings.loginFailuresPerIp,
+        limiter: limiter("login-ip", settings.loginFailuresPerIp),
+        key: (_account, ip) => ip,
+        reason: (_account, ip) => `too many failed logins from ${ip}`,
+      },
+    ];
+    const tokens = limiter("token-ip", settings.tokenRequestsPerIp);
+    const requests = limiter("requests", settings.requestsPerAccount);
+    return { accountAndIp, loginLimiters, tokens, requests };
+  }
+  let limits = limitersFor(settings);
 
   const lockoutKey = (login: LoginLimiter, key: string) => `${prefix}:lockouts:${login.name}:${key}`;
 
@@ -217,27 +224,32 @@ export function createRateLimits(settings: RateLimitConfig, options: RateLimitsO
 
   return {
     async checkLogin(account, ip) {
-      return longest(await Promise.all(loginLimiters.map((login) => checkOne(login, account, ip))));
+      return longest(await Promise.all(limits.loginLimiters.map((login) => checkOne(login, account, ip))));
     },
 
     async loginFailed(account, ip) {
-      return longest(await Promise.all(loginLimiters.map((login) => failOne(login, account, ip))));
+      return longest(await Promise.all(limits.loginLimiters.map((login) => failOne(login, account, ip))));
     },
 
     async loginSucceeded(account, ip) {
+      const { accountAndIp } = limits;
       const key = accountAndIp.key(account, ip);
       await run(accountAndIp.limiter, (store) => store.delete(key));
       await run(lockouts, (counter) => counter.forget(lockoutKey(accountAndIp, key)));
     },
 
     tokenRequest(ip) {
-      return countOne(tokens, ip, "token", `too many token requests from ${ip}`);
+      return countOne(limits.tokens, ip, "token", `too many token requests from ${ip}`);
     },
 
     request(account, ip) {
       return account
-        ? countOne(requests, `account|${id(account)}`, "requests", `too many requests by ${account}`)
-        : countOne(requests, `ip|${ip}`, "requests", `too many anonymous requests from ${ip}`);
+        ? countOne(limits.requests, `account|${id(account)}`, "requests", `too many requests by ${account}`)
+        : countOne(limits.requests, `ip|${ip}`, "requests", `too many anonymous requests from ${ip}`);
+    },
+
+    reconfigure(next) {
+      limits = limitersFor(next);
     },
 
     ready: (timeoutMs = 5000) => shared.ready(timeoutMs),

@@ -6,7 +6,7 @@ import type { SecureContextOptions } from "node:tls";
 import { noAudit, type AuditLog } from "../audit/audit-log.js";
 import type { AuthStack } from "../auth/from-config.js";
 import { splitUrl } from "../http/request-url.js";
-import type { Logger } from "../log.js";
+import { requestLogLevel, type Logger } from "../log.js";
 import { matchEndpoint } from "../registry/api.js";
 import type { Registry } from "../registry/app.js";
 import { isValidRepositoryName } from "../registry/names.js";
@@ -16,6 +16,7 @@ import { createCaPages, type CaSource } from "./ca-pages.js";
 import { createForwardedResolver } from "./forwarded.js";
 import { createHealth, type ReadinessCheck } from "./health.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { createPolicyEndpoint } from "./policy-endpoint.js";
 import type { UpstreamTarget } from "./proxy.js";
 import type { RateLimits } from "./rate-limits.js";
 import { createRegistryGuard } from "./registry-guard.js";
@@ -31,7 +32,7 @@ export interface GatewayTls {
 /** Token authentication; without it the gateway lets every request through (the registry layer's own tests). */
 export type GatewayAuth = Pick<
   AuthStack,
-  "service" | "anonymous" | "credentials" | "policy" | "tokens" | "refreshTokens" | "keyring"
+  "service" | "anonymous" | "adminGroup" | "credentials" | "policy" | "tokens" | "refreshTokens" | "keyring"
 >;
 
 export interface GatewayOptions {
@@ -138,6 +139,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     { name: "ca",      methods: read, match: exactly("/ca.crt"),                     handle: ca.pem },
     { name: "ca",      methods: read, match: exactly("/ca.der"),                     handle: ca.der },
     { name: "ca",      methods: read, match: exactly("/ca/install.sh"),              handle: ca.script },
+    { name: "ca",      methods: read, match: exactly("/ca/doctor.sh"),               handle: ca.doctor },
     { name: "healthz", methods: read, match: exactly("/healthz"),                    handle: health.healthz },
     { name: "readyz",  methods: read, match: exactly("/readyz"),                     handle: (req, res) => void health.readyz(req, res) },
     { name: "metrics", methods: read, match: exactly("/metrics"),                    handle: renderMetrics },
@@ -145,6 +147,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       { name: "token", methods: ["GET", "POST"], match: exactly("/token"),           handle: createTokenEndpoint({ ...auth, ...deps }) },
       { name: "jwks",  methods: read, match: exactly("/.well-known/jwks.json"),      handle: jwks(auth) },
       { name: "signing-certificates", methods: read, match: exactly("/token/signing.crt"), handle: signingCertificates(auth) },
+      { name: "policy", methods: read, match: exactly("/policy/check"),              handle: createPolicyEndpoint(auth) },
     ] : []),
   ];
 
@@ -229,7 +232,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const now = { read: socket.bytesRead, written: socket.bytesWritten };
       socketMarks.set(socket, now);
       metrics.request(route, req.method ?? "GET", status, seconds, now.read - mark.read, now.written - mark.written);
-      logger.info(
+      logger[requestLogLevel(path)](
         {
           requestId,
           method: req.method,

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { connect as netConnect, type Socket } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -104,7 +105,7 @@ describe("serve with a worker per core", () => {
           const keyType = socket.getPeerX509Certificate()?.publicKey.asymmetricKeyType;
           const reused = socket.isSessionReused();
           // TLS 1.3 sends its tickets after the handshake: ask for something so they arrive.
-          socket.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+          socket.write("GET /v2/_catalog HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
           socket.resume();
           socket.once("end", () => resolve({ reused, session: ticket, keyType }));
         });
@@ -120,7 +121,7 @@ describe("serve with a worker per core", () => {
       session = next.session ?? session;
     }
     // Consecutive connections alternate between the two processes, so both resumed sessions made by the other.
-    expect((await workersServing("GET", /^\/healthz$/, 5)).size).toBe(2);
+    expect((await workersServing("GET", /^\/v2\/_catalog$/, 5)).size).toBe(2);
   });
 
   it("completes a chunked upload whose requests land on different workers, with the right digest", async () => {
@@ -295,6 +296,46 @@ describe("serve with a worker per core, while it starts", () => {
     } finally {
       await child.stop();
       await home.stop();
+    }
+  });
+});
+
+describe("serve with a worker per core, reloading", () => {
+  it("applies an edited policy in every server process on SIGHUP, and keeps serving", async () => {
+    const dir = await makeTempDir("portcullis-serve-reload-");
+    const configFile = join(dir.path, "portcullis.yaml");
+    const policy = (actions: string) =>
+      `policies:\n  - { account: admin, repository: "team/*", actions: [${actions}] }\n`;
+    await writeFile(configFile, policy("pull"));
+    const serve = await startPortcullisServe({ args: ["--config", configFile], env: { PORTCULLIS_WORKERS: "2" } });
+    try {
+      const basic = Buffer.from(`admin:${serve.adminPassword}`).toString("base64");
+      const granted = async () => {
+        const res = await httpsRequest(`${serve.url}/token?service=portcullis&scope=repository:team/app:pull,push`, {
+          ca: serve.caPem,
+          headers: { Authorization: `Basic ${basic}` },
+        });
+        const { token } = JSON.parse(res.body.toString()) as { token: string };
+        const claims = JSON.parse(Buffer.from(token.split(".")[1] as string, "base64url").toString()) as {
+          access: { actions: string[] }[];
+        };
+        return claims.access[0]?.actions.join(",") ?? "";
+      };
+      // Consecutive connections alternate between the two processes: four answers cover both.
+      const fromBoth = async () => Promise.all([granted(), granted(), granted(), granted()]).then((a) => a.join(" "));
+      expect(await fromBoth()).toBe("pull pull pull pull");
+      await writeFile(configFile, policy("pull, push"));
+      process.kill(serve.process.pid, "SIGHUP");
+      let answers = "";
+      for (let attempt = 0; attempt < 50 && answers !== "pull,push pull,push pull,push pull,push"; attempt++) {
+        await sleep(100);
+        answers = await fromBoth();
+      }
+      expect(answers).toBe("pull,push pull,push pull,push pull,push");
+      expect(serve.process.isRunning()).toBe(true);
+    } finally {
+      await serve.stop();
+      await dir.stop();
     }
   });
 });
