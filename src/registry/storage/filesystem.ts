@@ -37,13 +37,8 @@ export function createFilesystemDriver(root: string): StorageDriver {
     },
 
     async reader(path, range?: ByteRange) {
-      let file;
-      try {
-        file = await open(full(path), "r");
-      } catch (error) {
-        if (isMissing(error)) return undefined;
-        throw error;
-      }
+      const file = await openToRead(full(path));
+      if (!file) return undefined;
       // 1 MiB reads: with the default 64 KiB, pulls spend their time in per-chunk overhead.
       return file.createReadStream({
         highWaterMark: 1024 * 1024,
@@ -52,13 +47,8 @@ export function createFilesystemDriver(root: string): StorageDriver {
     },
 
     async send(path, sink, range) {
-      let file;
-      try {
-        file = await open(full(path), "r");
-      } catch (error) {
-        if (isMissing(error)) return false;
-        throw error;
-      }
+      const file = await openToRead(full(path));
+      if (!file) return false;
       try {
         await sendFile(file, sink, range ?? { start: 0, end: (await file.stat()).size - 1 });
       } finally {
@@ -187,6 +177,15 @@ async function sendFile(file: FileHandle, sink: Writable, range: ByteRange): Pro
     position += bytesRead;
   }
   await Promise.race([written, gone]);
+}
+
+async function openToRead(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, "r");
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
 }
 
 function isMissing(error: unknown): boolean {
