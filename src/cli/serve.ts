@@ -6,7 +6,7 @@ import { parseHostPort } from "../http/listen-address.js";
 import { createLogger, type Logger } from "../log.js";
 import { renewSessionTicketKeys } from "../pki/session-tickets.js";
 import { ensureTlsMaterial, loadSigningCa } from "../pki/tls-material.js";
-import type { Portcullis } from "../portcullis.js";
+import { startPortcullis, type Portcullis } from "../portcullis.js";
 import { parseArgs, type ParsedArgs } from "./args.js";
 import { adminFlags, commonFlags, configFromArgs } from "./config-args.js";
 import { startBanner } from "./banner.js";
@@ -105,7 +105,6 @@ async function serveWithProcesses(
   logger: Logger,
   count: number,
 ): Promise<Workers & { port: number; here: Portcullis }> {
-  const { startPortcullis } = await import("../portcullis.js");
   if (count === 1) {
     const server = await startPortcullis(config, { logger });
     return { port: server.gateway.port, here: server, signal: () => undefined, close: () => server.close() };
@@ -128,7 +127,6 @@ async function serveWithProcesses(
 
 /** A worker: serves the connections the first process hands it, and reloads as the first process does. */
 async function serveAsWorker(args: ParsedArgs, config: Readonly<Config>, logger: Logger, port: number): Promise<void> {
-  const { startPortcullis } = await import("../portcullis.js");
   const server = await startPortcullis(config, { logger, handedPort: port });
   const reloader = startServeReloader(args, config, (next, plan) => applyReload(server, next, plan), logger);
   serveHandedConnections(server.gateway.accept, async () => {
