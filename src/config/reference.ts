@@ -79,7 +79,7 @@ function findDescription(schema: ZodTypeAny): string | undefined {
 }
 
 function formOf(json: Record<string, unknown>): string {
-  if (Array.isArray(json.enum)) return (json.enum as string[]).join(" \\| ");
+  if (Array.isArray(json.enum)) return (json.enum as string[]).join(" | ");
   if (json.type === "array") return `list of ${formOf(json.items as Record<string, unknown>)}`;
   if (json.type === "object") return json.properties ? "mapping" : "mapping of lists";
   const bounds = [json.minimum, json.maximum].every((b) => b !== undefined) ? ` ${json.minimum}–${json.maximum}` : "";
