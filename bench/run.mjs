@@ -84,8 +84,9 @@ async function runSession({ session, side, round, opts, setup, images, samples, 
       record,
       recordCeiling: (value) => {
         samples.recordCeiling(value);
-        console.log(`${label} curl GET of the blob: ${fmt(value, 0)} MB/s`);
+        console.log(`${label} best curl GET of the blob: ${fmt(value, 0)} MB/s`);
       },
+      roundCeiling: () => samples.ceiling[round] ?? null,
       warn: (text) => samples.warn(`${side.label}: ${text}`),
     });
   } catch (err) {
@@ -142,7 +143,6 @@ async function main() {
     }
     for (const [sideId, peak] of Object.entries(busiest)) samples.record("rss-max", sideId, peak / MiB);
   }
-  samples.deriveCeilingShares(sides.map((s) => s.id));
 
   const header = headerBlock({
     started,

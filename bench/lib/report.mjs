@@ -32,20 +32,12 @@ export function createSamples() {
       ((values[row] ??= {})[side] ??= []).push(value);
       if (detail) ((details[row] ??= {})[side] ??= new Set()).add(detail);
     },
+    /** A round's ceiling, its best static-file GET (the ceiling session runs first in every round). */
     recordCeiling(value) {
       ceiling.push(value);
     },
     warn(text) {
       if (!warnings.includes(text)) warnings.push(text);
-    },
-    /** The GET of each round as a share of that round's ceiling. */
-    deriveCeilingShares(sides) {
-      for (const side of sides) {
-        const gets = values["curl-get"]?.[side] ?? [];
-        gets.forEach((get, round) => {
-          if (ceiling[round]) this.record("curl-get-ceiling", side, (100 * get) / ceiling[round]);
-        });
-      }
     },
   };
 }
@@ -135,7 +127,10 @@ export function headerBlock({
   lines.push("- Authentication:");
   for (const side of sides) lines.push(`  - ${side.label}: ${side.auth}`);
   const ceiling = summarize(samples.ceiling);
-  if (ceiling) lines.push(`- Ceiling, ${ceilingLabel}, curl GET of the same blob: ${cell(ceiling, "MB/s")} MB/s.`);
+  if (ceiling)
+    lines.push(
+      `- Ceiling, ${ceilingLabel}, best of 3 curl GETs of the same blob a round: ${cell(ceiling, "MB/s")} MB/s.`,
+    );
   for (const [row, perSide] of Object.entries(samples.details)) {
     const text = sides
       .filter((s) => perSide[s.id])
