@@ -100,6 +100,7 @@ async function runSession({ session, side, round, opts, setup, images, samples, 
   }
   for (const note of stopped.notes) samples.warn(`${side.label}, ${session.id} session: ${note}`);
   samples.countProcesses(side.id, stopped.processCount);
+  if (!session.static) samples.keepBusiest(side.id, stopped.lifetimePeakBytes, stopped.processPeaks);
   return stopped.lifetimePeakBytes;
 }
 

@@ -37,7 +37,7 @@ async function writeJsonBlob(dir, value) {
  * Resolves to `{ dir, manifestDigest, blobs: Map(digest → size), bytes, biggestLayer: { digest, size, file } }`,
  * where `bytes` counts every blob (layers and config) as a registry stores them.
  */
-export async function writeImage(dir, layerSizes) {
+async function writeImage(dir, layerSizes) {
   await fsp.mkdir(dir, { recursive: true });
   const layers = [];
   for (const size of layerSizes) {

@@ -1,7 +1,7 @@
 // Peak memory of one side's processes (a server, its workers, nginx's master and workers) while it runs,
 // over its whole life and over a phase such as one push.
 
-import { processTree, readProcStatus, resetPeakRss } from "./proc-stats.mjs";
+import { processName, processTree, readProcStatus, resetPeakRss } from "./proc-stats.mjs";
 
 const POLL_MS = 100;
 
@@ -13,6 +13,7 @@ const sum = (map) => [...map.values()].reduce((a, b) => a + b, 0);
  */
 export function memorySampler(rootPids) {
   const lifetime = new Map();
+  const names = new Map();
   let phase = null;
   let exact = true;
   const pids = () => rootPids().flatMap((pid) => processTree(pid));
@@ -21,6 +22,7 @@ export function memorySampler(rootPids) {
       const hwm = readProcStatus(pid)?.hwm;
       if (!hwm) continue;
       lifetime.set(pid, Math.max(lifetime.get(pid) ?? 0, hwm));
+      if (!names.has(pid)) names.set(pid, `${processName(pid)}${rootPids().includes(pid) ? "" : " (child)"}`);
       if (phase) phase.set(pid, Math.max(phase.get(pid) ?? 0, hwm));
     }
   };
@@ -50,6 +52,11 @@ export function memorySampler(rootPids) {
     },
     /** How many processes were seen. */
     processCount: () => lifetime.size,
+    /** The processes seen that are gone now (a worker that died, say): `[name]`. */
+    exitedSoFar: () => [...lifetime.keys()].filter((pid) => readProcStatus(pid) === null).map((pid) => names.get(pid)),
+    /** Each process's peak over the whole time sampled: `[{ name, bytes }]`, largest first. */
+    processPeaks: () =>
+      [...lifetime].map(([pid, bytes]) => ({ name: names.get(pid), bytes })).sort((a, b) => b.bytes - a.bytes),
     /** False when a peak could not be reset (not root): phase peaks are then peaks since each process started. */
     exact: () => exact,
     stop() {

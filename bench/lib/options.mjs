@@ -3,7 +3,7 @@
 import path from "node:path";
 import { parseFlags, positiveInt, usageError } from "./command-line.mjs";
 
-export const CASES = [
+const CASES = [
   "skopeo-big",
   "skopeo-100",
   "skopeo-200",
@@ -15,7 +15,7 @@ export const CASES = [
   "v2",
   "token",
 ];
-export const SIDES = ["registry-tls", "nginx-registry", "portcullis"];
+const SIDES = ["registry-tls", "nginx-registry", "portcullis"];
 
 const DEFAULTS = {
   rounds: 3,

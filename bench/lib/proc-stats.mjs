@@ -17,7 +17,7 @@ export function readProcStatus(pid) {
 }
 
 /** The direct children of `pid`, from every one of its threads (a child is listed under the thread that forked it). */
-export function childPids(pid) {
+function childPids(pid) {
   let tasks;
   try {
     tasks = fs.readdirSync(`/proc/${pid}/task`);
@@ -56,5 +56,14 @@ export function resetPeakRss(pid) {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The command name of `pid` (/proc/PID/comm), e.g. node, nginx, docker-registry. */
+export function processName(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "gone";
   }
 }

@@ -6,8 +6,9 @@ import path from "node:path";
 import { summarize } from "./stats.mjs";
 import { fmt, markdownTable } from "./table.mjs";
 import { tlsSummary } from "./tls-probe.mjs";
+import { MiB } from "./units.mjs";
 
-export const GENERATED_MARK = "<!-- Everything below this line is written by `npm run bench`; edit above it only. -->";
+const GENERATED_MARK = "<!-- Everything below this line is written by `npm run bench`; edit above it only. -->";
 
 const DIGITS = { s: 2, ms: 0, "MB/s": 0, "%": 0, "req/s": 0, MiB: 0 };
 
@@ -18,12 +19,18 @@ export function createSamples() {
   const ceiling = [];
   const warnings = [];
   const processCounts = {};
+  const busiest = {};
   return {
     values,
     details,
     ceiling,
     warnings,
     processCounts,
+    busiest,
+    /** Keeps the per-process peaks of a side's busiest session (the highest total) of the run. */
+    keepBusiest(side, bytes, peaks) {
+      if (bytes > (busiest[side]?.bytes ?? -1)) busiest[side] = { bytes, peaks };
+    },
     /** The most processes one side's session had (a server's workers, nginx's). */
     countProcesses(side, count) {
       processCounts[side] = Math.max(processCounts[side] ?? 0, count);
@@ -146,6 +153,13 @@ export function headerBlock({
       "A the registry; B the registry, nginx's master and workers; Portcullis its primary and every worker " +
       `(processes seen: ${sides.map((s) => `${s.label} ${samples.processCounts[s.id] ?? "-"}`).join(", ")}).`,
   );
+  const byProcess = sides
+    .filter((s) => samples.busiest[s.id])
+    .map(
+      (s) => `${s.label}: ${samples.busiest[s.id].peaks.map((p) => `${p.name} ${fmt(p.bytes / MiB, 0)}`).join(", ")}`,
+    );
+  if (byProcess.length > 0)
+    lines.push(`- Peak RSS by process (MiB) in each side's busiest session: ${byProcess.join("; ")}.`);
   for (const warning of samples.warnings) lines.push(`- Note: ${warning}`);
   return lines.join("\n");
 }

@@ -33,9 +33,12 @@ async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, autho
   const stop = async () => {
     const lifetimePeakBytes = memory.lifetimePeak();
     const processCount = memory.processCount();
+    const processPeaks = memory.processPeaks();
+    const exited = memory.exitedSoFar();
     const exact = memory.exact();
     memory.stop();
     const notes = [];
+    if (exited.length > 0) notes.push(`processes exited while it ran: ${exited.join(", ")}`);
     for (const proc of [...procs].reverse()) {
       const { killed, leftovers } = await proc.stop();
       if (killed) notes.push(`${proc.name} ignored SIGTERM and was killed`);
@@ -43,7 +46,7 @@ async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, autho
     }
     for (const dir of dirs) await removeTempDir(dir);
     if (!exact) notes.push("peak RSS could not be reset per phase (not root?): phase peaks are lifetime peaks");
-    return { lifetimePeakBytes, processCount, notes };
+    return { lifetimePeakBytes, processCount, processPeaks, notes };
   };
   let ready;
   try {
@@ -139,7 +142,7 @@ function portcullisEnv(tmp) {
  * (the references log no requests either), and request budgets no benchmark reaches (the defaults, 600 token
  * requests a minute per address and 20000 requests a minute per account, would turn the rate cases into 429s).
  */
-export function portcullisConfig({ htpasswd, credentialCacheSeconds }) {
+function portcullisConfig({ htpasswd, credentialCacheSeconds }) {
   const budget = "{ points: 1000000000, durationSeconds: 60 }";
   return [
     "auth:",

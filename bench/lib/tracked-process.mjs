@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { killChild, trackChild, untrackChild } from "./cleanup.mjs";
 import { tail } from "./tail.mjs";
 
-export const STOP_GRACE_MS = 5_000;
+const STOP_GRACE_MS = 5_000;
 
 function groupAlive(pid) {
   try {
