@@ -89,12 +89,12 @@ export async function authFromConfig(
   const refreshTokens = createRefreshTokens(await loadRefreshSecret(refreshSecretPath(config)), {
     ttlDays: config.auth.refreshTokenDays,
   });
-  const reloadKeys = setInterval(() => {
+  const reloadKeyring = () =>
     loadSigningKeys(signingKeyOptions(config, deps.ca)).then(
-      (next) => (keyring = next),
+      (next) => void (keyring = next),
       (error: unknown) => deps.logger.error({ err: error }, "could not reload the token signing keys"),
     );
-  }, 2_000);
+  const reloadKeys = setInterval(() => void reloadKeyring(), 2_000);
   reloadKeys.unref();
 
   const credentials = createCredentialCheck({
@@ -110,6 +110,7 @@ export async function authFromConfig(
     credentials,
     policy,
     tokens: createTokens(() => keyring, {
+      reload: reloadKeyring,
       issuer: config.auth.issuer,
       service: config.auth.service,
       ttlSeconds: config.auth.tokenTtlSeconds,

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialsRejected } from "../../src/auth/authn/authenticator.js";
 import { createCredentialCheck } from "../../src/auth/authn/credential-check.js";
 import { createHtpasswdAuthenticator } from "../../src/auth/authn/htpasswd.js";
-import { loadSigningKeys } from "../../src/auth/token/signing-keys.js";
+import { loadSigningKeys, rotateSigningKey } from "../../src/auth/token/signing-keys.js";
+import { createTokens, TokenInvalid } from "../../src/auth/token/tokens.js";
 import { generateRsaKey, issueCertificate } from "../../src/pki/x509.js";
 import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 
@@ -84,5 +85,42 @@ describe("token-signing keys", () => {
     const repaired = await loadSigningKeys({ ...options, repairMismatch: true });
     expect(repaired.current.kid).not.toBe(first.current.kid);
     expect(repaired.current.kid).not.toBe(other.current.kid);
+  });
+
+  it("reads the keys again before refusing a token signed by a key it has not loaded, at most once a second", async () => {
+    const caKey = generateRsaKey(2048);
+    const ca = {
+      certPem: issueCertificate({
+        subject: { commonName: "t" },
+        publicKeyPem: caKey.publicKeyPem,
+        selfKeyPem: caKey.privateKeyPem,
+        days: 1,
+        kind: "ca",
+      }),
+      keyPem: caKey.privateKeyPem,
+    };
+    const options = { dir: join(dir.path, "rotated-keys"), algorithm: "ES256" as const, ca, tokenTtlSeconds: 300 };
+    const settings = { issuer: "portcullis", service: "portcullis", ttlSeconds: 300 };
+    const stale = await loadSigningKeys(options);
+    const rotated = await rotateSigningKey(options);
+    // Another server process signs with the rotated key; this one still holds the keyring from before.
+    const { token } = await createTokens(() => rotated, settings).issue("alice", []);
+    let keyring = stale;
+    let reloads = 0;
+    const tokens = createTokens(() => keyring, {
+      ...settings,
+      reload: async () => {
+        reloads++;
+        keyring = await loadSigningKeys(options);
+      },
+    });
+    expect((await tokens.verify(token)).subject).toBe("alice");
+    expect(reloads).toBe(1);
+
+    const forged = `${Buffer.from(JSON.stringify({ alg: "ES256", kid: "nobody" })).toString("base64url")}.e30.c2ln`;
+    await Promise.all(
+      [tokens.verify(forged), tokens.verify(forged)].map((p) => expect(p).rejects.toThrow(TokenInvalid)),
+    );
+    expect(reloads).toBe(1);
   });
 });

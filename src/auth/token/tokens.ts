@@ -8,6 +8,11 @@ export interface TokenSettings {
   /** The `service` of the challenge and the token's `aud`. */
   service: string;
   ttlSeconds: number;
+  /**
+   * Reads the keys again now: a token signed by a key this process has not loaded yet (another server
+   * process rotated it a moment ago) is checked against the keys on disk before it is refused.
+   */
+  reload?: () => Promise<void>;
   now?: () => number;
 }
 
@@ -42,6 +47,17 @@ export function createTokens(keyring: () => SigningKeyring, settings: TokenSetti
   const now = () => Math.floor((settings.now ?? Date.now)() / 1000);
   const cache = new Map<string, AccessClaims>();
   const maxCached = 10_000;
+  // At most one reload a second, whatever kids forged tokens carry.
+  let lastReload = 0;
+  let reloading: Promise<void> | undefined;
+  async function reloadForUnknownKey(): Promise<void> {
+    if (!settings.reload) return;
+    if (!reloading && Date.now() - lastReload >= 1000) {
+      lastReload = Date.now();
+      reloading = settings.reload().finally(() => (reloading = undefined));
+    }
+    await reloading;
+  }
 
   return {
     async issue(subject: string, access: ResourceAccess[]): Promise<IssuedToken> {
@@ -70,8 +86,10 @@ export function createTokens(keyring: () => SigningKeyring, settings: TokenSetti
       try {
         ({ payload } = await jwtVerify(
           token,
-          (header) => {
-            const key = keyring().verifying.find((k) => k.kid === header.kid);
+          async (header) => {
+            const known = () => keyring().verifying.find((k) => k.kid === header.kid);
+            if (!known()) await reloadForUnknownKey();
+            const key = known();
             if (!key) throw new TokenInvalid("the token was signed by a key this server does not know");
             if (header.alg !== key.alg) throw new TokenInvalid("the token's algorithm does not fit its key");
             return key.publicKey;
