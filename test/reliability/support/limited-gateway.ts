@@ -1,0 +1,44 @@
+import { join } from "node:path";
+import { configSchema, type Config } from "../../../src/config/schema.js";
+import { startGateway, type ConnectionLimits, type Gateway } from "../../../src/gateway/server.js";
+import { silentLogger } from "../../../src/log.js";
+import { ensureTlsMaterial } from "../../../src/pki/tls-material.js";
+import { createRegistry } from "../../../src/registry/app.js";
+import { createFilesystemDriver } from "../../../src/registry/storage/filesystem.js";
+import { makeTempDir } from "../../support/temp-dir.js";
+
+export interface LimitedGateway {
+  url: string;
+  port: number;
+  caPem: string;
+  dataDir: string;
+  gateway: Gateway;
+  stop(): Promise<void>;
+}
+
+/** The gateway without auth over a fresh built-in registry, in this process, with the given connection limits. */
+export async function startLimitedGateway(limits: Partial<ConnectionLimits>): Promise<LimitedGateway> {
+  const dir = await makeTempDir("portcullis-rel-limits-");
+  const config: Config = configSchema.parse({ certs: join(dir.path, "certs"), data: join(dir.path, "data") });
+  const material = await ensureTlsMaterial({ config, names: ["localhost", "127.0.0.1"] });
+  const gateway = await startGateway({
+    listen: { host: "127.0.0.1", port: 0 },
+    tls: material,
+    ca: { current: () => material },
+    registry: { builtIn: createRegistry({ storage: createFilesystemDriver(config.data) }) },
+    trustedProxies: [],
+    limits,
+    logger: silentLogger,
+  });
+  return {
+    url: `https://127.0.0.1:${gateway.port}`,
+    port: gateway.port,
+    caPem: material.caCertPem as string,
+    dataDir: config.data,
+    gateway,
+    async stop() {
+      await gateway.close();
+      await dir.stop();
+    },
+  };
+}
