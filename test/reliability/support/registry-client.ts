@@ -21,6 +21,8 @@ export interface RegistryClient {
   pushBlobInChunks(repo: string, content: Buffer, chunkBytes: number): Promise<string>;
   /** A config and `layers` layers of random bytes, then the manifest under `tag`; the manifest's digest. */
   pushImage(repo: string, tag: string, layers: Buffer[]): Promise<PushedImage>;
+  /** Requests sent so far, tokens included. */
+  requests(): number;
   close(): void;
 }
 
@@ -45,8 +47,10 @@ export function createRegistryClient(options: {
   const agent = new Agent({ keepAlive: true, maxSockets: 16, ca: options.ca });
   const tokens = new Map<string, string>();
   let service = options.service;
+  let sent = 0;
 
   function raw(method: string, path: string, headers: Record<string, string>, body?: Buffer | string): Promise<Answer> {
+    sent += 1;
     return new Promise((resolve, reject) => {
       const req = request(`${options.url}${path}`, { method, headers, agent }, (res) => {
         const chunks: Buffer[] = [];
@@ -155,6 +159,7 @@ export function createRegistryClient(options: {
       if (answer.status !== 201) throw new Error(`manifest push answered ${answer.status}: ${answer.body.toString()}`);
       return { repo, tag, digest: sha256(manifest), manifest, blobs };
     },
+    requests: () => sent,
     close: () => agent.destroy(),
   };
   return client;
