@@ -5,7 +5,7 @@ import { connect as netConnect } from "node:net";
 import { connect, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { maxOpenUploads } from "../../src/registry/upload-store.js";
-import { createRegistryClient, sha256, type RegistryClient } from "./support/registry-client.js";
+import { sha256 } from "./support/registry-client.js";
 import { startLimitedGateway, type LimitedGateway } from "./support/limited-gateway.js";
 
 const oci = "application/vnd.oci.image.manifest.v1+json";
@@ -33,15 +33,21 @@ function closedWithin(socket: TLSSocket, giveUpMs: number): Promise<number> {
   });
 }
 
-describe("slow clients against short limits", () => {
-  let gateway: LimitedGateway;
+/** A gateway with these limits for the tests of one block, started before them and stopped after. */
+function useLimitedGateway(limits: Parameters<typeof startLimitedGateway>[0]): { gateway: LimitedGateway } {
+  const the = {} as { gateway: LimitedGateway };
   beforeAll(async () => {
-    gateway = await startLimitedGateway({ headerTimeoutMs: 2_000, idleTimeoutMs: 3_000, connectionsPerAddress: 40 });
+    the.gateway = await startLimitedGateway(limits);
   });
-  afterAll(async () => gateway?.stop());
+  afterAll(async () => the.gateway?.stop());
+  return the;
+}
+
+describe("slow clients against short limits", () => {
+  const the = useLimitedGateway({ headerTimeoutMs: 2_000, idleTimeoutMs: 3_000, connectionsPerAddress: 40 });
 
   it("cuts a connection whose headers trickle in past the header timeout (a slowloris)", async () => {
-    const socket = await tlsSocket(gateway);
+    const socket = await tlsSocket(the.gateway);
     socket.write("GET /v2/ HTTP/1.1\r\nHost: localhost\r\n");
     const drip = setInterval(() => socket.writable && socket.write(`X-Slow-${Date.now()}: 1\r\n`), 300);
     const ms = await closedWithin(socket, 15_000);
@@ -50,7 +56,7 @@ describe("slow clients against short limits", () => {
   });
 
   it("cuts a body that stops arriving after the idle timeout", async () => {
-    const socket = await tlsSocket(gateway);
+    const socket = await tlsSocket(the.gateway);
     socket.write(
       'PUT /v2/slow/app/manifests/v1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"schema',
     );
@@ -64,7 +70,7 @@ describe("slow clients against short limits", () => {
     const refused: number[] = [];
     for (let i = 0; i < 60; i++) {
       try {
-        const socket = await tlsSocket(gateway, "127.0.0.3");
+        const socket = await tlsSocket(the.gateway, "127.0.0.3");
         held.push(socket);
       } catch {
         refused.push(i);
@@ -74,38 +80,27 @@ describe("slow clients against short limits", () => {
     const open = held.filter((s) => !s.destroyed && s.readyState === "open").length;
     expect(open).toBeLessThanOrEqual(40);
     expect(refused.length + (held.length - open)).toBeGreaterThanOrEqual(20);
-    const client = createRegistryClient({ url: gateway.url, ca: gateway.caPem, user: "", password: "" });
-    expect((await client.send("GET", "/v2/")).status).toBe(200);
-    client.close();
+    expect((await the.gateway.client.send("GET", "/v2/")).status).toBe(200);
     for (const socket of held) socket.destroy();
   });
 });
 
 describe("a slowloris of 500 connections", () => {
-  let gateway: LimitedGateway;
-  let client: RegistryClient;
-  beforeAll(async () => {
-    gateway = await startLimitedGateway({});
-    client = createRegistryClient({ url: gateway.url, ca: gateway.caPem, user: "", password: "" });
-  });
-  afterAll(async () => {
-    client?.close();
-    await gateway?.stop();
-  });
+  const the = useLimitedGateway({});
 
   it("does not slow a normal push noticeably", async () => {
     const layers = () => [randomBytes(1024 * 1024), randomBytes(1024 * 1024), randomBytes(256 * 1024)];
-    await client.pushImage("warm/app", "v0", layers());
+    await the.gateway.client.pushImage("warm/app", "v0", layers());
     const quiet: number[] = [];
     for (let i = 0; i < 3; i++) {
       const started = Date.now();
-      await client.pushImage("quiet/app", `v${i}`, layers());
+      await the.gateway.client.pushImage("quiet/app", `v${i}`, layers());
       quiet.push(Date.now() - started);
     }
     const slow: TLSSocket[] = [];
     const opening = Array.from({ length: 500 }, async (_, i) => {
       try {
-        const socket = await tlsSocket(gateway, `127.0.1.${1 + (i % 2)}`);
+        const socket = await tlsSocket(the.gateway, `127.0.1.${1 + (i % 2)}`);
         socket.on("error", () => undefined);
         socket.write("GET /v2/ HTTP/1.1\r\nHost: localhost\r\n");
         slow.push(socket);
@@ -121,7 +116,7 @@ describe("a slowloris of 500 connections", () => {
     try {
       for (let i = 0; i < 3; i++) {
         const started = Date.now();
-        await client.pushImage("busy/app", `v${i}`, layers());
+        await the.gateway.client.pushImage("busy/app", `v${i}`, layers());
         loaded.push(Date.now() - started);
       }
     } finally {
@@ -138,23 +133,14 @@ describe("a slowloris of 500 connections", () => {
 });
 
 describe("greedy pushes", () => {
-  let gateway: LimitedGateway;
-  let client: RegistryClient;
-  beforeAll(async () => {
-    gateway = await startLimitedGateway({});
-    client = createRegistryClient({ url: gateway.url, ca: gateway.caPem, user: "", password: "" });
-  });
-  afterAll(async () => {
-    client?.close();
-    await gateway?.stop();
-  });
+  const the = useLimitedGateway({});
 
-  const uploads = () => join(gateway.dataDir, "docker/registry/v2/repositories/greedy/app/_uploads");
+  const uploads = () => join(the.gateway.dataDir, "docker/registry/v2/repositories/greedy/app/_uploads");
 
   it("refuses a manifest that lists one layer 10,000 times, fast", async () => {
     const layer = Buffer.from("one layer");
-    const digest = await client.pushBlob("greedy/app", layer);
-    const config = await client.pushBlob("greedy/app", Buffer.from("{}"));
+    const digest = await the.gateway.client.pushBlob("greedy/app", layer);
+    const config = await the.gateway.client.pushBlob("greedy/app", Buffer.from("{}"));
     const descriptor = { mediaType: "application/vnd.oci.image.layer.v1.tar", digest, size: layer.length };
     const manifest = {
       schemaVersion: 2,
@@ -163,7 +149,7 @@ describe("greedy pushes", () => {
       layers: Array.from({ length: 10_000 }, () => descriptor),
     };
     const started = Date.now();
-    const answer = await client.send("PUT", "/v2/greedy/app/manifests/many", {
+    const answer = await the.gateway.client.send("PUT", "/v2/greedy/app/manifests/many", {
       headers: { "Content-Type": oci },
       body: JSON.stringify(manifest),
     });
@@ -172,7 +158,7 @@ describe("greedy pushes", () => {
     expect(Date.now() - started).toBeLessThan(1_000);
     // The same layer listed 1,000 times (the limit) is one look-up, not a thousand.
     const within = { ...manifest, layers: manifest.layers.slice(0, 1_000) };
-    const ok = await client.send("PUT", "/v2/greedy/app/manifests/many", {
+    const ok = await the.gateway.client.send("PUT", "/v2/greedy/app/manifests/many", {
       headers: { "Content-Type": oci },
       body: JSON.stringify(within),
     });
@@ -191,20 +177,23 @@ describe("greedy pushes", () => {
       },
     ];
     for (const c of cases) {
-      const answer = await client.send(c.method, c.path, { headers: { "Content-Type": oci }, body: c.body });
+      const answer = await the.gateway.client.send(c.method, c.path, {
+        headers: { "Content-Type": oci },
+        body: c.body,
+      });
       expect(`${c.method} ${c.path} ${answer.status}`).toBe(`${c.method} ${c.path} ${c.status}`);
     }
   });
 
   it("expires an upload session idle for a day and removes its files", async () => {
-    const start = await client.send("POST", "/v2/greedy/app/blobs/uploads/");
-    const path = new URL(String(start.headers.location), gateway.url).pathname;
-    expect((await client.send("PATCH", path, { body: randomBytes(1000) })).status).toBe(202);
+    const start = await the.gateway.client.send("POST", "/v2/greedy/app/blobs/uploads/");
+    const path = new URL(String(start.headers.location), the.gateway.url).pathname;
+    expect((await the.gateway.client.send("PATCH", path, { body: randomBytes(1000) })).status).toBe(202);
     const id = String(start.headers["docker-upload-uuid"]);
     const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
     await writeFile(join(uploads(), id, "startedat"), dayAgo.toISOString());
     await utimes(join(uploads(), id, "data"), dayAgo, dayAgo);
-    const late = await client.send("PATCH", path, { body: randomBytes(1000) });
+    const late = await the.gateway.client.send("PATCH", path, { body: randomBytes(1000) });
     expect(late.status).toBe(404);
     expect(JSON.parse(late.body.toString())).toMatchObject({ errors: [{ code: "BLOB_UPLOAD_UNKNOWN" }] });
     expect(await readdir(uploads())).not.toContain(id);
@@ -214,7 +203,7 @@ describe("greedy pushes", () => {
     const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
     const live: string[] = [];
     for (let i = 0; i < 2_000; i++) {
-      const start = await client.send("POST", "/v2/greedy/app/blobs/uploads/");
+      const start = await the.gateway.client.send("POST", "/v2/greedy/app/blobs/uploads/");
       expect(start.status).toBe(202);
       const id = String(start.headers["docker-upload-uuid"]);
       if (i % 200 === 0) live.push(id);
@@ -224,15 +213,15 @@ describe("greedy pushes", () => {
     const entries = await readdir(uploads());
     expect(entries.length).toBeLessThanOrEqual(maxOpenUploads);
     expect(entries).toEqual(expect.arrayContaining(live));
-    expect((await client.send("POST", "/v2/greedy/app/blobs/uploads/")).status).toBe(202);
+    expect((await the.gateway.client.send("POST", "/v2/greedy/app/blobs/uploads/")).status).toBe(202);
   });
 
   it("refuses a new session past the cap of open ones per repository with 429", async () => {
-    for (let i = 0; i < maxOpenUploads; i++) await client.send("POST", "/v2/greedy/full/blobs/uploads/");
-    const refused = await client.send("POST", "/v2/greedy/full/blobs/uploads/");
+    for (let i = 0; i < maxOpenUploads; i++) await the.gateway.client.send("POST", "/v2/greedy/full/blobs/uploads/");
+    const refused = await the.gateway.client.send("POST", "/v2/greedy/full/blobs/uploads/");
     expect(refused.status).toBe(429);
     expect(JSON.parse(refused.body.toString())).toMatchObject({ errors: [{ code: "TOOMANYREQUESTS" }] });
     const blob = Buffer.from("still pushable elsewhere");
-    expect(await client.pushBlob("greedy/app", blob)).toBe(sha256(blob));
+    expect(await the.gateway.client.pushBlob("greedy/app", blob)).toBe(sha256(blob));
   });
 });

@@ -6,6 +6,7 @@ import { ensureTlsMaterial } from "../../../src/pki/tls-material.js";
 import { createRegistry } from "../../../src/registry/app.js";
 import { createFilesystemDriver } from "../../../src/registry/storage/filesystem.js";
 import { makeTempDir } from "../../support/temp-dir.js";
+import { createRegistryClient, type RegistryClient } from "./registry-client.js";
 
 export interface LimitedGateway {
   url: string;
@@ -13,6 +14,8 @@ export interface LimitedGateway {
   caPem: string;
   dataDir: string;
   gateway: Gateway;
+  /** A client with no credentials (this gateway has no auth). */
+  client: RegistryClient;
   stop(): Promise<void>;
 }
 
@@ -30,13 +33,17 @@ export async function startLimitedGateway(limits: Partial<ConnectionLimits>): Pr
     limits,
     logger: silentLogger,
   });
+  const url = `https://127.0.0.1:${gateway.port}`;
+  const client = createRegistryClient({ url, ca: material.caCertPem as string, user: "", password: "" });
   return {
-    url: `https://127.0.0.1:${gateway.port}`,
+    url,
     port: gateway.port,
     caPem: material.caCertPem as string,
     dataDir: config.data,
     gateway,
+    client,
     async stop() {
+      client.close();
       await gateway.close();
       await dir.stop();
     },
