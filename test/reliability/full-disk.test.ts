@@ -17,7 +17,8 @@ async function timed<T>(task: () => Promise<T>): Promise<{ value: T; ms: number 
   return { value, ms: Date.now() - started };
 }
 
-const errorCode = (body: Buffer) => (JSON.parse(body.toString()) as { errors: { code: string; detail?: { cause?: string } }[] }).errors[0];
+const errorCode = (body: Buffer) =>
+  (JSON.parse(body.toString()) as { errors: { code: string; detail?: { cause?: string } }[] }).errors[0];
 
 describe("a full storage disk", () => {
   let home: TempDir;
@@ -52,7 +53,10 @@ describe("a full storage disk", () => {
       }),
     );
     expect(answer.status).toBe(507);
-    expect(errorCode(answer.body)).toMatchObject({ code: "STORAGE_FULL", detail: { cause: expect.stringContaining("ENOSPC") } });
+    expect(errorCode(answer.body)).toMatchObject({
+      code: "STORAGE_FULL",
+      detail: { cause: expect.stringContaining("ENOSPC") },
+    });
     expect(ms).toBeLessThan(5_000);
     const head = await client.send("HEAD", `/v2/full/app/blobs/${sha256(blob)}`, { repo: "full/app" });
     expect(head.status).toBe(404);
