@@ -23,11 +23,19 @@ interface Outcome {
   body: Buffer;
 }
 
+function resolvedPath(path: string): string {
+  try {
+    return new URL(path, "https://127.0.0.1").pathname;
+  } catch {
+    return path; // a path no URL parser takes (`//%`) went out as it was written
+  }
+}
+
 /** What is wrong with an answer: a 5xx without a declared cause, or an error not in its protocol's own form. */
 function complaint(sent: HostileRequest, answer: Outcome): string | undefined {
   const { status, body } = answer;
   // The client sends the path as a URL resolves it (`/token/../v2/` goes out as `/v2/`).
-  const path = sent.raw ? "" : new URL(sent.path, "https://127.0.0.1").pathname;
+  const path = sent.raw ? "" : resolvedPath(sent.path);
   const json = () => {
     try {
       return JSON.parse(body.toString()) as Record<string, unknown>;

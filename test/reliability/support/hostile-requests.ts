@@ -33,7 +33,9 @@ export interface HostileRequest {
 const hex = (seed: string) => createHash("sha256").update(seed).digest("hex");
 
 /** What the generator may put where a name, a reference or a digest belongs. */
+// Each part of a request is broken on its own, so most requests get past the other checks to the code behind them.
 function names(r: Random, valid: readonly string[]): string {
+  if (r.int(10) < 7) return r.pick(valid);
   return r.pick([
     () => r.pick(valid),
     () => r.pick(valid),
@@ -66,6 +68,7 @@ function digest(r: Random): string {
 }
 
 function reference(r: Random): string {
+  if (r.int(10) < 6) return r.pick(["latest", "v1", "v2"]);
   return r.pick([() => "latest", () => r.text(1 + r.int(140)), () => digest(r), () => "-bad", () => ".."])();
 }
 
@@ -78,8 +81,33 @@ const manifestTypes = [
   "",
 ];
 
+const validManifest = () => ({
+  schemaVersion: 2,
+  mediaType: "application/vnd.oci.image.manifest.v1+json",
+  config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: `sha256:${hex("config")}`, size: 2 },
+  layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: `sha256:${hex("layer")}`, size: 9 }],
+  subject: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: `sha256:${hex("s")}`, size: 3 },
+  annotations: { a: "b" },
+});
+
+/** A valid manifest with one field (at any depth) replaced by a wrong value or removed: gets past the shape checks before it. */
+function oneFieldWrong(r: Random): Record<string, unknown> {
+  const manifest = validManifest() as Record<string, unknown>;
+  const wrong = r.pick([null, "", "x", -1, 1.5, 1e300, [], {}, true, [[[]]], "a".repeat(10_000), { digest: 1 }]);
+  const paths = ["schemaVersion", "mediaType", "config", "layers", "subject", "annotations", "manifests"];
+  const nested = ["config.digest", "config.size", "config.mediaType", "layers.0", "layers.0.digest", "layers.0.size"];
+  const path = r.pick([...paths, ...nested, "subject.digest", "annotations.a", "layers.0.urls"]).split(".");
+  let holder = manifest as Record<string, unknown>;
+  for (const key of path.slice(0, -1)) holder = holder[key] as Record<string, unknown>;
+  const last = path.at(-1) as string;
+  if (r.int(4) === 0) delete holder[last];
+  else holder[last] = wrong;
+  return manifest;
+}
+
 /** A JSON body of some wrong shape: wrong types, missing fields, deep nesting, huge lists, bad descriptors. */
 function manifestBody(r: Random): Buffer {
+  if (r.int(2) === 0) return Buffer.from(JSON.stringify(oneFieldWrong(r)));
   const descriptor = () =>
     r.pick([
       () => ({ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: digest(r), size: r.int(1e6) }),
@@ -119,6 +147,7 @@ function manifestBody(r: Random): Buffer {
 function authorization(r: Random, token: string): Record<string, string> {
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
   const [head, claims, signature] = token.split(".") as [string, string, string];
+  if (r.int(10) < 7) return { Authorization: `Bearer ${token}` };
   return r.pick([
     () => ({ Authorization: `Bearer ${token}` }),
     () => ({ Authorization: `Bearer ${token}` }),
@@ -148,7 +177,7 @@ export function hostileRequest(r: Random, tokens: ReadonlyMap<string, string>): 
       kind: "manifest-put",
       method: "PUT",
       path: `/v2/${name}/manifests/${reference(r)}`,
-      headers: { "Content-Type": r.pick(manifestTypes) },
+      headers: { "Content-Type": r.int(2) === 0 ? manifestTypes[0] : r.pick(manifestTypes) },
       body: manifestBody(r),
     }),
     () => ({
