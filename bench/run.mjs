@@ -98,7 +98,11 @@ async function runSession({ session, side, round, opts, setup, images, samples, 
   } finally {
     stopped = await instance.stop();
   }
-  for (const note of stopped.notes) samples.warn(`${side.label}, ${session.id} session: ${note}`);
+  for (const note of stopped.notes) samples.warn(`${side.label}, ${session.id} session, round ${round + 1}: ${note}`);
+  if (stopped.exitedOutput) {
+    console.error(`${label} a server process exited during the session; the servers' output:\n${stopped.exitedOutput}`);
+    samples.keepLog(`${side.label}, ${session.id} session, round ${round + 1}`, stopped.exitedOutput);
+  }
   samples.countProcesses(side.id, stopped.processCount);
   if (!session.static) samples.keepBusiest(side.id, stopped.lifetimePeakBytes, stopped.processPeaks);
   return stopped.lifetimePeakBytes;

@@ -20,6 +20,7 @@ export function createSamples() {
   const warnings = [];
   const processCounts = {};
   const busiest = {};
+  const logs = [];
   return {
     values,
     details,
@@ -27,6 +28,11 @@ export function createSamples() {
     warnings,
     processCounts,
     busiest,
+    logs,
+    /** Server output worth keeping (in the JSON dump): why a process exited mid-session. */
+    keepLog(where, output) {
+      logs.push({ where, output });
+    },
     /** Keeps the per-process peaks of a side's busiest session (the highest total) of the run. */
     keepBusiest(side, bytes, peaks) {
       if (bytes > (busiest[side]?.bytes ?? -1)) busiest[side] = { bytes, peaks };

@@ -15,6 +15,7 @@ import { expectStatus, request } from "./http-client.mjs";
 import { memorySampler } from "./memory.mjs";
 import { nginxMainConfig, registryProxyServer, staticFileServer } from "./nginx.mjs";
 import { waitForAnswer } from "./readiness.mjs";
+import { tail } from "./tail.mjs";
 import { spawnTracked } from "./tracked-process.mjs";
 
 const DOCKER_REGISTRY = "docker-registry";
@@ -38,6 +39,9 @@ async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, autho
     const exact = memory.exact();
     memory.stop();
     const notes = [];
+    // The servers' own words on why (a worker's crash, its replacement) are in their output.
+    const exitedOutput =
+      exited.length > 0 ? procs.map((p) => `--- ${p.name} ---\n${tail(p.output(), 6000)}`).join("\n") : null;
     if (exited.length > 0) notes.push(`processes exited while it ran: ${exited.join(", ")}`);
     for (const proc of [...procs].reverse()) {
       const { killed, leftovers } = await proc.stop();
@@ -46,7 +50,7 @@ async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, autho
     }
     for (const dir of dirs) await removeTempDir(dir);
     if (!exact) notes.push("peak RSS could not be reset per phase (not root?): phase peaks are lifetime peaks");
-    return { lifetimePeakBytes, processCount, processPeaks, notes };
+    return { lifetimePeakBytes, processCount, processPeaks, notes, exitedOutput };
   };
   let ready;
   try {
