@@ -42,7 +42,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
   await ensureAuthKeys(config, await loadSigningCa(config));
   await renewSessionTicketKeys(config.certs);
   const count = config.workers || availableParallelism();
-  const servers = await serveWithProcesses(config, logger, count);
+  const servers = await serveWithProcesses(config, logger, count, material.names);
 
   let tlsConfig = config;
   const renew = () =>
@@ -104,15 +104,16 @@ async function serveWithProcesses(
   config: Readonly<Config>,
   logger: Logger,
   count: number,
+  names: readonly string[],
 ): Promise<Workers & { port: number; here: Portcullis }> {
   if (count === 1) {
-    const server = await startPortcullis(config, { logger });
+    const server = await startPortcullis(config, { logger, names });
     return { port: server.gateway.port, here: server, signal: () => undefined, close: () => server.close() };
   }
   const { host, port: asked } = parseHostPort(config.listen);
   const listener = await listenShared(host, asked);
   const { port } = listener;
-  const server = await startPortcullis(config, { logger: logger.child({ worker: 0 }), handedPort: port });
+  const server = await startPortcullis(config, { logger: logger.child({ worker: 0 }), handedPort: port, names });
   const workers = await startWorkers({ count, listener, here: server.gateway.accept, logger });
   return {
     port,
@@ -127,7 +128,8 @@ async function serveWithProcesses(
 
 /** A worker: serves the connections the first process hands it, and reloads as the first process does. */
 async function serveAsWorker(args: ParsedArgs, config: Readonly<Config>, logger: Logger, port: number): Promise<void> {
-  const server = await startPortcullis(config, { logger, handedPort: port });
+  // The first process has made the certificate cover every name: no need to look the machine's up again.
+  const server = await startPortcullis(config, { logger, handedPort: port, names: [] });
   const reloader = startServeReloader(args, config, (next, plan) => applyReload(server, next, plan), logger);
   serveHandedConnections(server.gateway.accept, async () => {
     reloader.stop();
