@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 import { readFileSync } from "node:fs";
 import { HtpasswdError } from "../auth/authn/htpasswd-file.js";
 import { ConfigError } from "../config/loader.js";
