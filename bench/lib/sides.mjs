@@ -182,6 +182,13 @@ async function portcullisToken(url, setup, repository) {
   return `Bearer ${JSON.parse(answer.body).token}`;
 }
 
+/** The node flags the CLI's shebang (`#!/usr/bin/env -S node …`) gives it, so it runs as its bin does. */
+function binFlags(cli) {
+  const first = fs.readFileSync(cli, "utf8").split("\n", 1)[0] ?? "";
+  const match = /^#!\/usr\/bin\/env -S node(?: (.*))?$/.exec(first);
+  return match?.[1] ? match[1].split(" ") : [];
+}
+
 export const portcullis = {
   id: "portcullis",
   label: "Portcullis",
@@ -204,11 +211,16 @@ export const portcullis = {
       // The node binary itself, not npm or a shell, so the process tree is the server's; in a group of its
       // own, so its workers go with it. Its working dir is an empty one: no portcullis.yaml lying around.
       spawnAll: () => [
-        spawnTracked("portcullis", process.execPath, [...args, "--listen", `127.0.0.1:${port}`], {
-          cwd: dir,
-          env: portcullisEnv(dir),
-          detached: true,
-        }),
+        spawnTracked(
+          "portcullis",
+          process.execPath,
+          [...binFlags(setup.dist), ...args, "--listen", `127.0.0.1:${port}`],
+          {
+            cwd: dir,
+            env: portcullisEnv(dir),
+            detached: true,
+          },
+        ),
       ],
       answered: () => true,
       authorization: (repository) => portcullisToken(url, setup, repository),
