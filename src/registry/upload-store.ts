@@ -144,7 +144,8 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
       for (const [k, state] of hashes) if (now - state.touched > hashIdleMs) hashes.delete(k);
       await checkRoomForOne(name);
       const id = randomUUID();
-      await storage.putContent(layout.uploadStartedAt(name, id), new Date().toISOString());
+      // Nothing is acknowledged yet: a session a power cut loses is started again by the client.
+      await storage.putContent(layout.uploadStartedAt(name, id), new Date().toISOString(), { durable: false });
       return id;
     },
 

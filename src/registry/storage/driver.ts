@@ -19,8 +19,12 @@ export interface ByteRange {
 export interface StorageDriver {
   /** A small file's whole content, or undefined when it does not exist. */
   getContent(path: string): Promise<Buffer | undefined>;
-  /** Replaces a small file so that readers see either the old or the new content, never a mix. */
-  putContent(path: string, content: Buffer | string): Promise<void>;
+  /**
+   * Replaces a small file so that readers see either the old or the new content, never a mix, durably.
+   * `durable: false` is for a file whose loss in a power cut costs nothing (an upload's start time): it is
+   * written in place, unsynced, and a reader may briefly see it empty.
+   */
+  putContent(path: string, content: Buffer | string, options?: { durable?: boolean }): Promise<void>;
   /** Streams a file or a byte range of it; undefined when it does not exist. */
   reader(path: string, range?: ByteRange): Promise<Readable | undefined>;
   /**

@@ -39,7 +39,7 @@ export function withTypedErrors(driver: StorageDriver): StorageDriver {
   };
   return {
     getContent: (path) => driver.getContent(path).catch(rethrow),
-    putContent: (path, content) => driver.putContent(path, content).catch(rethrow),
+    putContent: (path, content, options) => driver.putContent(path, content, options).catch(rethrow),
     reader: (path, range) => driver.reader(path, range).catch(rethrow),
     send: (path, sink, range) => driver.send(path, sink, range).catch(rethrow),
     append: (path, offset, source) => driver.append(path, offset, source).catch(rethrow),

@@ -3,7 +3,7 @@ import { syncDirectory, writeFileAtomic } from "../../fs/atomic-file.js";
 import { withLock } from "../../fs/lock-file.js";
 import { createWriteStream, fdatasync, open as openCallback, readFileSync, statSync } from "node:fs";
 import { promisify } from "node:util";
-import { mkdir, open, readdir, rename, rm, truncate, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, truncate, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -32,8 +32,10 @@ export function createFilesystemDriver(root: string): StorageDriver {
       }
     },
 
-    async putContent(path, content) {
-      await writeFileAtomic(full(path), content, 0o644);
+    async putContent(path, content, options) {
+      if (options?.durable !== false) return writeFileAtomic(full(path), content, 0o644);
+      await mkdir(dirname(full(path)), { recursive: true });
+      await writeFile(full(path), content, { mode: 0o644 });
     },
 
     async reader(path, range?: ByteRange) {
