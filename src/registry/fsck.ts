@@ -47,7 +47,15 @@ export async function checkStorage(storage: StorageDriver, options: FsckOptions)
   const remove = (path: string) => () => storage.delete(path);
   // Younger than this, a half-made thing may be a write still running in a server using the same root.
   const isOld = async (path: string) => now() - ((await storage.stat(path))?.modified.getTime() ?? now()) > inFlightMs;
-  const isOldTemp = async (path: string, entry: string) => tempFilePattern.test(entry) && (await isOld(path));
+  /** Temp files of writes that never finished, in one directory. */
+  async function tempFilesIn(dir: string): Promise<void> {
+    for (const entry of await storage.list(dir)) {
+      const path = `${dir}/${entry}`;
+      if (tempFilePattern.test(entry) && (await isOld(path))) {
+        await found("temp-file", path, "left by a write that never finished", remove(path));
+      }
+    }
+  }
 
   async function blobExists(digest: Digest): Promise<boolean> {
     const info = await storage.stat(layout.blobData(digest));
@@ -71,11 +79,7 @@ export async function checkStorage(storage: StorageDriver, options: FsckOptions)
     } catch {
       return; // not a blob directory this registry wrote; left alone
     }
-    for (const entry of await storage.list(dir)) {
-      if (await isOldTemp(`${dir}/${entry}`, entry)) {
-        await found("temp-file", `${dir}/${entry}`, "left by a write that never finished", remove(`${dir}/${entry}`));
-      }
-    }
+    await tempFilesIn(dir);
     if (!(await blobExists(digest))) {
       if (await isOld(dir)) await found("blob-incomplete", dir, `${digest.text} has no data`, remove(dir));
       return;
@@ -106,17 +110,7 @@ export async function checkStorage(storage: StorageDriver, options: FsckOptions)
     for (const algorithm of await storage.list(root)) {
       for (const hex of await storage.list(`${root}/${algorithm}`)) {
         const dir = `${root}/${algorithm}/${hex}`;
-        for (const entry of await storage.list(dir)) {
-          if (entry === "link") continue;
-          if (await isOldTemp(`${dir}/${entry}`, entry)) {
-            await found(
-              "temp-file",
-              `${dir}/${entry}`,
-              "left by a write that never finished",
-              remove(`${dir}/${entry}`),
-            );
-          }
-        }
+        await tempFilesIn(dir);
         await onLink(dir, await readLink(storage, `${dir}/link`));
       }
     }
@@ -124,31 +118,25 @@ export async function checkStorage(storage: StorageDriver, options: FsckOptions)
 
   async function checkRepository(name: string): Promise<void> {
     const repo = layout.repository(name);
+    // A link directory with no link yet may be a write still running: only an old one counts as damaged.
+    const dangling = async (dir: string, digest: Digest | undefined) =>
+      digest ? !(await blobExists(digest)) : await isOld(dir);
     await links(`${repo}/_layers`, async (dir, digest) => {
-      if (!digest || !(await blobExists(digest))) {
+      if (await dangling(dir, digest)) {
         await found("layer-link-dangling", dir, `${name} links ${digest?.text ?? "a damaged link"}`, remove(dir));
       }
     });
     const revisions = `${repo}/_manifests/revisions`;
     await links(revisions, async (dir, digest) => {
-      if (!digest || !(await blobExists(digest))) {
+      if (await dangling(dir, digest)) {
         await found("revision-dangling", dir, `${name} lists ${digest?.text ?? "a damaged link"}`, remove(dir));
       }
     });
     const hasRevision = async (digest: Digest) =>
       (await readLink(storage, layout.revisionLink(name, digest)))?.text === digest.text && (await blobExists(digest));
     for (const tag of await storage.list(layout.tagsRoot(name))) {
-      const current = `${layout.tagDir(name, tag)}/current`;
-      for (const entry of await storage.list(current)) {
-        if (entry !== "link" && (await isOldTemp(`${current}/${entry}`, entry))) {
-          await found(
-            "temp-file",
-            `${current}/${entry}`,
-            "left by a write that never finished",
-            remove(`${current}/${entry}`),
-          );
-        }
-      }
+      await tempFilesIn(`${layout.tagDir(name, tag)}/current`);
+      await links(`${layout.tagDir(name, tag)}/index`, async () => undefined);
       const digest = await readLink(storage, layout.tagCurrentLink(name, tag));
       if ((!digest && (await isOld(layout.tagDir(name, tag)))) || (digest && !(await hasRevision(digest)))) {
         const what = digest ? `points at ${digest.text}, which is not stored` : "has no current link";
