@@ -31,75 +31,82 @@ describe(`a ${seconds} s soak of mixed push, pull and delete (seed ${seed})`, ()
     await server?.stop();
   });
 
-  it("serves every request without an error, and its memory stays bounded", async () => {
-    const random = createRandom(seed);
-    let bytesPushed = 0;
-    let bytesPulled = 0;
-    const errors: string[] = [];
-    const pushWith = async (repo: string, tag: string, layers: Buffer[]) => {
-      const image = await client.pushImage(repo, tag, layers);
-      bytesPushed += layers.reduce((sum, l) => sum + l.length, 0) + image.manifest.length;
-      return image;
-    };
-    await pushWith("soak/warm", "v0", [randomBytes(1024)]);
-    const start = treeRssMiB(server.process.pid);
-    let peak = start;
-    const sampler = setInterval(() => (peak = Math.max(peak, treeRssMiB(server.process.pid))), 500);
-    const deadline = Date.now() + seconds * 1000;
+  it(
+    "serves every request without an error, and its memory stays bounded",
+    async () => {
+      const random = createRandom(seed);
+      let bytesPushed = 0;
+      let bytesPulled = 0;
+      const errors: string[] = [];
+      const pushWith = async (repo: string, tag: string, layers: Buffer[]) => {
+        const image = await client.pushImage(repo, tag, layers);
+        bytesPushed += layers.reduce((sum, l) => sum + l.length, 0) + image.manifest.length;
+        return image;
+      };
+      await pushWith("soak/warm", "v0", [randomBytes(1024)]);
+      const start = treeRssMiB(server.process.pid);
+      let peak = start;
+      const sampler = setInterval(() => (peak = Math.max(peak, treeRssMiB(server.process.pid))), 500);
+      const deadline = Date.now() + seconds * 1000;
 
-    async function lane(index: number): Promise<void> {
-      const repo = `soak/lane${index}`;
-      const stored: PushedImage[] = [];
-      for (let serial = 0; Date.now() < deadline; serial++) {
-        const roll = random.int(10);
-        try {
-          if (roll < 5 || stored.length === 0) {
-            const layers = Array.from({ length: 1 + random.int(3) }, () => randomBytes(1_000 + random.int(2_000_000)));
-            stored.push(await pushWith(repo, `t${serial}`, layers));
-          } else if (roll < 9) {
-            const image = random.pick(stored);
-            const manifest = await client.send("GET", `/v2/${repo}/manifests/${image.tag}`, {
-              repo,
-              headers: { Accept: "application/vnd.oci.image.manifest.v1+json" },
-            });
-            if (!manifest.body.equals(image.manifest)) errors.push(`${repo}:${image.tag} answered ${manifest.status}`);
-            for (const [digest, content] of image.blobs) {
-              const blob = await client.send("GET", `/v2/${repo}/blobs/${digest}`, { repo });
-              bytesPulled += blob.body.length;
-              if (sha256(blob.body) !== sha256(content)) errors.push(`${repo}@${digest} answered ${blob.status}`);
+      async function lane(index: number): Promise<void> {
+        const repo = `soak/lane${index}`;
+        const stored: PushedImage[] = [];
+        for (let serial = 0; Date.now() < deadline; serial++) {
+          const roll = random.int(10);
+          try {
+            if (roll < 5 || stored.length === 0) {
+              const layers = Array.from({ length: 1 + random.int(3) }, () =>
+                randomBytes(1_000 + random.int(2_000_000)),
+              );
+              stored.push(await pushWith(repo, `t${serial}`, layers));
+            } else if (roll < 9) {
+              const image = random.pick(stored);
+              const manifest = await client.send("GET", `/v2/${repo}/manifests/${image.tag}`, {
+                repo,
+                headers: { Accept: "application/vnd.oci.image.manifest.v1+json" },
+              });
+              if (!manifest.body.equals(image.manifest))
+                errors.push(`${repo}:${image.tag} answered ${manifest.status}`);
+              for (const [digest, content] of image.blobs) {
+                const blob = await client.send("GET", `/v2/${repo}/blobs/${digest}`, { repo });
+                bytesPulled += blob.body.length;
+                if (sha256(blob.body) !== sha256(content)) errors.push(`${repo}@${digest} answered ${blob.status}`);
+              }
+            } else {
+              const image = stored.splice(random.int(stored.length), 1)[0] as PushedImage;
+              const gone = await client.send("DELETE", `/v2/${repo}/manifests/${image.digest}`, { repo });
+              if (gone.status !== 202) errors.push(`DELETE ${repo}@${image.digest} answered ${gone.status}`);
+              const after = await client.send("GET", `/v2/${repo}/manifests/${image.tag}`, { repo });
+              if (after.status !== 404) errors.push(`${repo}:${image.tag} answered ${after.status} after its delete`);
             }
-          } else {
-            const image = stored.splice(random.int(stored.length), 1)[0] as PushedImage;
-            const gone = await client.send("DELETE", `/v2/${repo}/manifests/${image.digest}`, { repo });
-            if (gone.status !== 202) errors.push(`DELETE ${repo}@${image.digest} answered ${gone.status}`);
-            const after = await client.send("GET", `/v2/${repo}/manifests/${image.tag}`, { repo });
-            if (after.status !== 404) errors.push(`${repo}:${image.tag} answered ${after.status} after its delete`);
+          } catch (error) {
+            errors.push(String(error));
           }
-        } catch (error) {
-          errors.push(String(error));
         }
       }
-    }
 
-    try {
-      await Promise.all(Array.from({ length: lanes }, (_, i) => lane(i)));
-    } finally {
-      clearInterval(sampler);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const end = treeRssMiB(server.process.pid);
-    const figures = {
-      seed,
-      seconds,
-      requests: client.requests(),
-      bytesPushed,
-      bytesPulled,
-      errors: errors.length,
-      rssMiB: { start: Math.round(start), peak: Math.round(peak), end: Math.round(end) },
-    };
-    console.log(`soak: ${JSON.stringify(figures)}`);
-    expect(errors.slice(0, 10)).toEqual([]);
-    expect(server.process.isRunning()).toBe(true);
-    expect(end).toBeLessThan(start + 200);
-  });
+      try {
+        await Promise.all(Array.from({ length: lanes }, (_, i) => lane(i)));
+      } finally {
+        clearInterval(sampler);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const end = treeRssMiB(server.process.pid);
+      const figures = {
+        seed,
+        seconds,
+        requests: client.requests(),
+        bytesPushed,
+        bytesPulled,
+        errors: errors.length,
+        rssMiB: { start: Math.round(start), peak: Math.round(peak), end: Math.round(end) },
+      };
+      console.log(`soak: ${JSON.stringify(figures)}`);
+      expect(errors.slice(0, 10)).toEqual([]);
+      expect(server.process.isRunning()).toBe(true);
+      expect(end).toBeLessThan(start + 200);
+    },
+    seconds * 1000 + 60_000,
+  );
 });
