@@ -23,7 +23,7 @@ import type { PushedImage } from "./support/registry-client.js";
  * `audit verify` passes, and fsck --repair leaves nothing behind.
  */
 const points: { name: string; call: string; path: string }[] = [
-  { name: "session start (startedat rename)", call: "rename", path: "/startedat" },
+  { name: "session start (startedat written in place)", call: "write,pwrite", path: "/startedat" },
   { name: "an upload's data write", call: "write,pwrite", path: "/_uploads/" },
   { name: "the fsync before a blob commit", call: "fsync", path: "/_uploads/" },
   { name: "the blob commit (upload data renamed into blobs/)", call: "rename", path: "/_uploads/" },
