@@ -122,12 +122,12 @@ export function createFilesystemDriver(root: string): StorageDriver {
   });
 }
 
-const flushEveryBytes = 32 * 1024 * 1024;
+const flushEveryBytes = 8 * 1024 * 1024;
 const datasync = promisify(fdatasync);
 const openFd = promisify(openCallback);
 
 /**
- * Asks the disk to take what an upload has written so far every 32 MiB, while the rest still arrives, so
+ * Asks the disk to take what an upload has written so far every 8 MiB, while the rest still arrives, so
  * the fsync that makes the finished blob durable has only the tail left to write (it took a quarter of a
  * 512 MiB push). A flush still in flight when the stream closes its file fails harmlessly; `settled` waits
  * for it.
