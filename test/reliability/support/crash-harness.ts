@@ -30,7 +30,15 @@ export function killAt(shim: string, call: string, path: string, nth = 1): NodeJ
 
 /** `portcullis serve` as one process (so one kill takes the whole server down) in `home`. */
 export async function startServer(home: string | undefined, env: NodeJS.ProcessEnv = {}): Promise<PortcullisServe> {
-  const start = () => startPortcullisServe({ home, env: { PORTCULLIS_WORKERS: "1", UV_USE_IO_URING: "0", ...env } });
+  // The checks after each restart make more requests in a minute than one account's default budget.
+  const budgets = {
+    PORTCULLIS_RATE_LIMITS_REQUESTS_PER_ACCOUNT_POINTS: "10000000",
+    PORTCULLIS_RATE_LIMITS_REQUESTS_PER_ACCOUNT_DURATION_SECONDS: "60",
+    PORTCULLIS_RATE_LIMITS_TOKEN_REQUESTS_PER_IP_POINTS: "10000000",
+    PORTCULLIS_RATE_LIMITS_TOKEN_REQUESTS_PER_IP_DURATION_SECONDS: "60",
+  };
+  const start = () =>
+    startPortcullisServe({ home, env: { PORTCULLIS_WORKERS: "1", UV_USE_IO_URING: "0", ...budgets, ...env } });
   try {
     return await start();
   } catch (error) {
