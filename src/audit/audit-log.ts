@@ -3,6 +3,9 @@ import pino from "pino";
 import type { AuditEvent } from "./event.js";
 import { createChainFile } from "./chain-file.js";
 
+/** Thrown by `record` when the record cannot be written: the act it records must then be refused. */
+export { AuditUnavailable } from "./chain-file.js";
+
 export interface AuditLog {
   /** Writes the record before returning: call it before answering the act it records. */
   record(event: AuditEvent): void;
