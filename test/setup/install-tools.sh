@@ -20,6 +20,7 @@ TOOLS=(
   "ab apache2-utils"
   "curl curl"
   "systemd-analyze systemd"
+  "gcc gcc"
 )
 
 export DEBIAN_FRONTEND=noninteractive
