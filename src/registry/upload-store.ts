@@ -1,7 +1,7 @@
 import { randomUUID, type Hash } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { BlobStore } from "./blob-store.js";
-import { digestFromHash, newHash, type Digest, type DigestAlgorithm } from "./digest.js";
+import { digestFromHash, newHash, parseDigest, type Digest, type DigestAlgorithm } from "./digest.js";
 import { rangeInvalid, RegistryError, uploadUnknown } from "./errors.js";
 import type { ByteRange, StorageDriver } from "./storage/driver.js";
 import { layout } from "./storage/layout.js";
@@ -99,6 +99,27 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
     return hash;
   }
 
+  /**
+   * The digest of an upload's first `total` bytes: from this process's running hash, else from the digest
+   * the process that took the last chunk recorded (clients often send the chunks and the closing PUT on
+   * different connections, so to different processes), else read from the data again.
+   */
+  async function uploadedDigest(name: string, id: string, algorithm: DigestAlgorithm, total: number): Promise<Digest> {
+    if (algorithm === "sha256") {
+      const state = hashes.get(key(name, id));
+      if (state && state.size === total) return digestFromHash(state.hash.copy(), algorithm);
+      const recorded = (await storage.getContent(layout.uploadDigest(name, id)))?.toString("utf8").split(" ");
+      if (recorded?.[0] === String(total) && recorded[1]) {
+        try {
+          return parseDigest(recorded[1].trim());
+        } catch {
+          // A torn record: read the data instead.
+        }
+      }
+    }
+    return digestFromHash(await hashOfData(name, id, algorithm, total), algorithm);
+  }
+
   async function runningHash(name: string, id: string, offset: number): Promise<Hash> {
     const state = hashes.get(key(name, id));
     if (state && state.size === offset) return state.hash.copy();
@@ -130,6 +151,10 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
       throw rangeInvalid("body length does not match the declared range", { expected, received: written });
     }
     hashes.set(key(name, id), { hash, size: offset + written, touched: Date.now() });
+    // The data before a chunk never changes, so a record of its first N bytes stays true (or is ignored,
+    // once the data has grown past it); losing one only costs a second read.
+    const record = `${offset + written} ${digestFromHash(hash.copy(), "sha256").text}`;
+    await storage.putContent(layout.uploadDigest(name, id), record, { durable: false }).catch(() => undefined);
     return offset + written;
   }
 
@@ -160,11 +185,7 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
     complete(name: string, id: string, digest: Digest, last?: Chunk): Promise<number> {
       return withLock(key(name, id), async () => {
         const total = last ? await appendChunk(name, id, last) : await size(name, id);
-        const hash =
-          digest.algorithm === "sha256"
-            ? await runningHash(name, id, total)
-            : await hashOfData(name, id, digest.algorithm, total);
-        const actual = digestFromHash(hash, digest.algorithm);
+        const actual = await uploadedDigest(name, id, digest.algorithm, total);
         if (actual.text !== digest.text) {
           await cancel(name, id);
           throw new RegistryError("DIGEST_INVALID", "provided digest did not match uploaded content", {

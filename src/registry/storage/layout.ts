@@ -34,6 +34,8 @@ export const layout = {
   uploadDir: (name: string, id: string) => `${base}/repositories/${name}/_uploads/${id}`,
   uploadData: (name: string, id: string) => `${base}/repositories/${name}/_uploads/${id}/data`,
   uploadStartedAt: (name: string, id: string) => `${base}/repositories/${name}/_uploads/${id}/startedat`,
+  /** Ours, beside registry:2's files: `<bytes> sha256:<hex>`, the digest of the data's first `<bytes>`. */
+  uploadDigest: (name: string, id: string) => `${base}/repositories/${name}/_uploads/${id}/portcullis-sha256`,
 } as const;
 
 /** Directories under a repository that hold its data rather than nested repositories. */
