@@ -10,6 +10,11 @@ import { setTimeout as sleep } from "node:timers/promises";
  * taken over, under a second lock so two waiters cannot both clear it; a live owner's lock is never broken.
  */
 const owner = () => `${process.pid} ${hostname()}\n`;
+/**
+ * The locks this process holds. A lock naming this process's PID that is not among them was left by an
+ * earlier process with the same PID: a server that is PID 1 in its container has the same PID every start.
+ */
+const held = new Set<string>();
 
 /** Takes the lock if it is free (or its owner is dead); true when this process now holds it. */
 export function tryLock(path: string): boolean {
@@ -22,6 +27,7 @@ export function tryLock(path: string): boolean {
       closeSync(fd);
     }
     linkSync(temp, path);
+    held.add(path);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
@@ -33,6 +39,7 @@ export function tryLock(path: string): boolean {
 }
 
 export function unlock(path: string): void {
+  held.delete(path);
   rmSync(path, { force: true });
 }
 
@@ -109,6 +116,7 @@ function ownerAlive(path: string): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return Date.now() - modified < unreadableLockMs;
   // A lock taken on another host (a shared filesystem) cannot be checked from here: it is honoured.
   if (host !== undefined && host !== hostname()) return true;
+  if (pid === process.pid) return held.has(path);
   try {
     process.kill(pid, 0);
     return true;

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { AuditUnavailable } from "../audit/audit-log.js";
 import { AuthenticatorUnavailable, CredentialsRejected, type Identity } from "../auth/authn/authenticator.js";
 import type { CredentialCheck } from "../auth/authn/credential-check.js";
 import type { Policy } from "../auth/authz/policy.js";
@@ -244,6 +245,15 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
   return function endpoint(req: IncomingMessage, res: ServerResponse): void {
     handle(req, res).catch((error: unknown) => {
       if (error instanceof OAuthError) return sendOAuthError(res, error);
+      if (error instanceof AuditUnavailable) {
+        // The token would be an act on no record: refused, to be asked for again once the audit disk takes writes.
+        logger.error({ reason: error.message }, "token not issued: its audit record could not be written");
+        const retry = { "Retry-After": "5" };
+        return sendOAuthError(
+          res,
+          new OAuthError(503, "temporarily_unavailable", `audit log: ${error.message}`, retry),
+        );
+      }
       logger.error({ err: error }, "token request failed");
       sendOAuthError(res, new OAuthError(500, "temporarily_unavailable", "internal error"));
     });

@@ -155,7 +155,9 @@ describe("a full audit disk", () => {
     await disk.fill();
     for (let attempt = 0; attempt < 5; attempt++) {
       const { value: answer, ms } = await timed(() => client.token(["repository:audited/app:pull"]));
-      expect(answer.status).toBeGreaterThanOrEqual(500);
+      expect(answer.status).toBe(503);
+      expect(JSON.parse(answer.body.toString())).toMatchObject({ error: "temporarily_unavailable" });
+      expect(answer.headers["retry-after"]).toBe("5");
       expect(ms).toBeLessThan(1_000);
     }
     expect(existsSync(lock())).toBe(false);

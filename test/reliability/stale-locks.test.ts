@@ -7,14 +7,11 @@ import { clientFor, startServer } from "./support/crash-harness.js";
 import type { RegistryClient } from "./support/registry-client.js";
 
 /**
- * Known, not fixed (src/fs/lock-file.ts): a lock naming this very process's PID counts as held by a live
- * process. In a container the server is PID 1 after every restart, so a lock left by a killed PID 1 (kill
- * -9 while holding `audit.lock`) names the new process too, and every audit write then fails for good:
- * no token is issued until someone deletes the file. A lock that names our PID but that we do not hold is
- * stale (keep the set of held paths in the lock module, or write a per-process nonce beside the PID).
- * Run with RELIABILITY_KNOWN_BUGS=1; make it unconditional once fixed.
+ * In a container the server is PID 1 after every restart, so a lock left by a killed PID 1 (kill -9 while
+ * holding `audit.lock`) names the new process too. A lock that names our PID but that we do not hold is
+ * stale (src/fs/lock-file.ts keeps the set of locks it holds); before, every audit write failed for good.
  */
-describe.runIf(process.env.RELIABILITY_KNOWN_BUGS)("a lock left by an earlier process with the same PID", () => {
+describe("a lock left by an earlier process with the same PID", () => {
   let server: PortcullisServe;
   let client: RegistryClient;
   beforeAll(async () => {
