@@ -35,6 +35,9 @@ export function createRegistryProxy(options: {
   proxy.on("proxyRes", (proxyRes, req, res: ServerResponse) => {
     const location = proxyRes.headers.location;
     if (location) proxyRes.headers.location = publicLocation(location, forwarded(req).publicBase);
+    // The upstream answered before it read the whole body (an early refusal): the rest of that body is still
+    // on the client's connection, which therefore cannot carry another request. It closes after this answer.
+    if (!req.complete) proxyRes.headers.connection = "close";
     observers.get(req)?.(proxyRes);
     if (res.destroyed) proxyRes.destroy();
   });

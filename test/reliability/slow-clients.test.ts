@@ -229,42 +229,38 @@ describe("greedy pushes", () => {
 });
 
 /**
- * Known, not fixed (src/gateway/proxy.ts, not this suite's to change): through an upstream, a request that
- * follows an early refusal on the same connections (the registry answered before reading the whole body)
- * gets no answer at all — seen for a PATCH after a 400, and for a 5 MiB manifest after one. The registry
- * alone answers each at once. Run with RELIABILITY_KNOWN_BUGS=1; make it unconditional once fixed.
+ * Through an upstream, a request that followed an early refusal on the same connection (the registry
+ * answered before reading the whole body) got no answer at all — a PATCH after a 400, a 5 MiB manifest
+ * after one. The gateway now closes such a connection after the refusal (src/gateway/proxy.ts).
  */
-describe.runIf(process.env.RELIABILITY_KNOWN_BUGS)(
-  "early refusals through an upstream (http-proxy in front of a V2 registry)",
-  () => {
-    let registry: RegistryUnderTest;
-    let gateway: GatewayUnderTest;
-    let client: RegistryClient;
-    beforeAll(async () => {
-      registry = await startRegistryUnderTest();
-      gateway = await startGatewayUnderTest({ upstreamUrl: registry.url });
-      client = createRegistryClient({ url: gateway.url, ca: gateway.caPem, user: "", password: "" });
-    });
-    afterAll(async () => {
-      client?.close();
-      await gateway?.stop();
-      await registry?.stop();
-    });
+describe("early refusals through an upstream (http-proxy in front of a V2 registry)", () => {
+  let registry: RegistryUnderTest;
+  let gateway: GatewayUnderTest;
+  let client: RegistryClient;
+  beforeAll(async () => {
+    registry = await startRegistryUnderTest();
+    gateway = await startGatewayUnderTest({ upstreamUrl: registry.url });
+    client = createRegistryClient({ url: gateway.url, ca: gateway.caPem, user: "", password: "" });
+  });
+  afterAll(async () => {
+    client?.close();
+    await gateway?.stop();
+    await registry?.stop();
+  });
 
-    const answerWithin = (ms: number, method: string, path: string, body: Buffer) =>
-      Promise.race([
-        client.send(method, path, { headers: { "Content-Type": oci }, body }).then((a) => a.status),
-        new Promise<string>((resolve) => setTimeout(() => resolve(`no answer within ${ms} ms`), ms)),
-      ]);
+  const answerWithin = (ms: number, method: string, path: string, body: Buffer) =>
+    Promise.race([
+      client.send(method, path, { headers: { "Content-Type": oci }, body }).then((a) => a.status),
+      new Promise<string>((resolve) => setTimeout(() => resolve(`no answer within ${ms} ms`), ms)),
+    ]);
 
-    it("passes on the registry's 400, 413 and 404, in turn on the same connections, not a false 503 or nothing", async () => {
-      const unknown = "/v2/up/app/blobs/uploads/00000000-0000-4000-8000-000000000000";
-      const answers = [
-        await answerWithin(10_000, "PUT", "/v2/up/app/manifests/-bad-tag", randomBytes(2 * 1024 * 1024)),
-        await answerWithin(10_000, "PUT", "/v2/up/app/manifests/big", Buffer.alloc(5 * 1024 * 1024, 0x20)),
-        await answerWithin(10_000, "PATCH", unknown, randomBytes(8 * 1024 * 1024)),
-      ];
-      expect(answers).toEqual([400, 413, 404]);
-    });
-  },
-);
+  it("passes on the registry's 400, 413 and 404, in turn on the same connections, not a false 503 or nothing", async () => {
+    const unknown = "/v2/up/app/blobs/uploads/00000000-0000-4000-8000-000000000000";
+    const answers = [
+      await answerWithin(10_000, "PUT", "/v2/up/app/manifests/-bad-tag", randomBytes(2 * 1024 * 1024)),
+      await answerWithin(10_000, "PUT", "/v2/up/app/manifests/big", Buffer.alloc(5 * 1024 * 1024, 0x20)),
+      await answerWithin(10_000, "PATCH", unknown, randomBytes(8 * 1024 * 1024)),
+    ];
+    expect(answers).toEqual([400, 413, 404]);
+  });
+});
