@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { Config } from "../../src/config/schema.js";
 import { configSchema } from "../../src/config/schema.js";
-import { startGateway, type Gateway } from "../../src/gateway/server.js";
+import { startGateway, type ConnectionLimits, type Gateway } from "../../src/gateway/server.js";
 import { silentLogger } from "../../src/log.js";
 import { ensureTlsMaterial, type TlsMaterial } from "../../src/pki/tls-material.js";
 import { createRegistry } from "../../src/registry/app.js";
@@ -13,6 +13,7 @@ export interface GatewayUnderTest {
   port: number;
   caPem: string;
   certsDir: string;
+  dataDir: string;
   material: TlsMaterial;
   gateway: Gateway;
   stop(): Promise<void>;
@@ -23,6 +24,7 @@ export interface GatewayTestOptions {
   upstreamUrl?: string;
   trustedProxies?: string[];
   publicUrl?: string;
+  limits?: Partial<ConnectionLimits>;
 }
 
 /** The gateway without auth in this process on 127.0.0.1:0, with a fresh CA, over the built-in registry or an upstream. */
@@ -39,6 +41,7 @@ export async function startGatewayUnderTest(options: GatewayTestOptions = {}): P
       : { builtIn: createRegistry({ storage: createFilesystemDriver(config.data) }) },
     trustedProxies: options.trustedProxies ?? [],
     publicUrl: options.publicUrl,
+    limits: options.limits,
     logger: silentLogger,
   });
   return {
@@ -46,6 +49,7 @@ export async function startGatewayUnderTest(options: GatewayTestOptions = {}): P
     port: gateway.port,
     caPem: material.caCertPem as string,
     certsDir: config.certs,
+    dataDir: config.data,
     material,
     gateway,
     async stop() {

@@ -64,19 +64,22 @@ describe("the credential check", () => {
   });
 });
 
+/** A CA of a day, for signing-key certificates. */
+function testCa(): { certPem: string; keyPem: string } {
+  const key = generateRsaKey(2048);
+  const certPem = issueCertificate({
+    subject: { commonName: "t" },
+    publicKeyPem: key.publicKeyPem,
+    selfKeyPem: key.privateKeyPem,
+    days: 1,
+    kind: "ca",
+  });
+  return { certPem, keyPem: key.privateKeyPem };
+}
+
 describe("token-signing keys", () => {
   it("refuses a key and certificate that do not match on a reload, and replaces them at start", async () => {
-    const caKey = generateRsaKey(2048);
-    const ca = {
-      certPem: issueCertificate({
-        subject: { commonName: "t" },
-        publicKeyPem: caKey.publicKeyPem,
-        selfKeyPem: caKey.privateKeyPem,
-        days: 1,
-        kind: "ca",
-      }),
-      keyPem: caKey.privateKeyPem,
-    };
+    const ca = testCa();
     const options = { dir: join(dir.path, "keys"), algorithm: "ES256" as const, ca, tokenTtlSeconds: 300 };
     const first = await loadSigningKeys(options);
     const other = await loadSigningKeys({ ...options, dir: join(dir.path, "other-keys") });
@@ -88,17 +91,7 @@ describe("token-signing keys", () => {
   });
 
   it("reads the keys again before refusing a token signed by a key it has not loaded, at most once a second", async () => {
-    const caKey = generateRsaKey(2048);
-    const ca = {
-      certPem: issueCertificate({
-        subject: { commonName: "t" },
-        publicKeyPem: caKey.publicKeyPem,
-        selfKeyPem: caKey.privateKeyPem,
-        days: 1,
-        kind: "ca",
-      }),
-      keyPem: caKey.privateKeyPem,
-    };
+    const ca = testCa();
     const options = { dir: join(dir.path, "rotated-keys"), algorithm: "ES256" as const, ca, tokenTtlSeconds: 300 };
     const settings = { issuer: "portcullis", service: "portcullis", ttlSeconds: 300 };
     const stale = await loadSigningKeys(options);
