@@ -117,6 +117,9 @@ describe("/healthz and /readyz", () => {
     }
     const recovered = await gw.request("/readyz");
     expect(recovered.status).toBe(200);
-    expect(JSON.parse(recovered.body.toString())).toEqual({ status: "ok", checks: { storage: "ok", directories: "ok" } });
+    expect(JSON.parse(recovered.body.toString())).toEqual({
+      status: "ok",
+      checks: { storage: "ok", directories: "ok" },
+    });
   });
 });

@@ -9,7 +9,10 @@ const example = resolve(root, "examples/portcullis.yaml");
 
 /** A markdown table without the padding prettier puts around its cells. */
 function unpadded(table: string): string {
-  return table.trim().replace(/ *\| */g, "|").replace(/\|-+(?=\|)/g, "|---");
+  return table
+    .trim()
+    .replace(/ *\| */g, "|")
+    .replace(/\|-+(?=\|)/g, "|---");
 }
 
 describe("the config's documentation", () => {
