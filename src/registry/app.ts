@@ -108,9 +108,6 @@ function respondWithError(ctx: RequestContext, error: unknown, logger: Logger): 
   const answer = toRegistryError(error);
   if (answer.status >= 500) log().error({ err: error }, "registry request failed");
   ctx.observe?.({ kind: "refused", status: answer.status });
-  // Refused before its body was all read: the rest of it is still on the connection, which therefore
-  // cannot carry another request (a client reusing it waited for an answer that never came).
-  if (!ctx.req.complete) res.setHeader("Connection", "close");
   sendError(res, answer);
 }
 
