@@ -96,20 +96,25 @@ function parseCurl(stdout) {
   return { status: Number(status), down: Number(down), up: Number(up), seconds: Number(seconds), httpVersion };
 }
 
-/** `curl` GET of `url` to /dev/null; resolves to `{ seconds, bytes, httpVersion }` as curl counts them. */
-export async function curlGet(url, { caFile, authorization }) {
+/** One `curl` of `url` trusting `caFile`, its body to /dev/null; resolves to what `-w` reported. */
+async function curl(url, caFile, args) {
   const { stdout } = await runCommand("curl", [
     "-sS",
     "--cacert",
     caFile,
-    ...(authorization ? ["-H", `Authorization: ${authorization}`] : []),
+    ...args,
     "-o",
     "/dev/null",
     "-w",
     curlWrite,
     url,
   ]);
-  const r = parseCurl(stdout);
+  return parseCurl(stdout);
+}
+
+/** `curl` GET of `url` to /dev/null; resolves to `{ seconds, bytes, httpVersion }` as curl counts them. */
+export async function curlGet(url, { caFile, authorization }) {
+  const r = await curl(url, caFile, authorization ? ["-H", `Authorization: ${authorization}`] : []);
   if (r.status !== 200) throw new Error(`curl GET ${url} answered ${r.status}`);
   return { seconds: r.seconds, bytes: r.down, httpVersion: r.httpVersion };
 }
@@ -119,10 +124,7 @@ export async function curlGet(url, { caFile, authorization }) {
  * status }`, the time running to the server's answer, so its digest check and commit are in it.
  */
 export async function curlPut(url, file, { caFile, authorization }) {
-  const { stdout } = await runCommand("curl", [
-    "-sS",
-    "--cacert",
-    caFile,
+  const r = await curl(url, caFile, [
     "-H",
     `Authorization: ${authorization}`,
     "-H",
@@ -132,13 +134,7 @@ export async function curlPut(url, file, { caFile, authorization }) {
     "Expect:",
     "-T",
     file,
-    "-o",
-    "/dev/null",
-    "-w",
-    curlWrite,
-    url,
   ]);
-  const r = parseCurl(stdout);
   if (r.status !== 201) throw new Error(`curl PUT ${url} answered ${r.status}, expected 201`);
   return { seconds: r.seconds, bytes: r.up, httpVersion: r.httpVersion };
 }
