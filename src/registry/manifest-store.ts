@@ -2,7 +2,7 @@ import { readLink, type BlobStore } from "./blob-store.js";
 import { digestOf, looksLikeDigest, parseDigest, type Digest } from "./digest.js";
 import { manifestUnknown, nameUnknown, RegistryError } from "./errors.js";
 import { parseManifest, storedMediaType, type ParsedManifest } from "./manifest.js";
-import { checkTag } from "./names.js";
+import { checkTag, isValidTag } from "./names.js";
 import type { StorageDriver } from "./storage/driver.js";
 import { layout } from "./storage/layout.js";
 
@@ -16,6 +16,15 @@ export type Reference = { tag: string } | { digest: Digest };
 
 export function parseReference(reference: string): Reference {
   return looksLikeDigest(reference) ? { digest: parseDigest(reference) } : { tag: checkTag(reference) };
+}
+
+/**
+ * A reference to look up or delete: a tag no push could have made names no manifest, so it is unknown (404
+ * MANIFEST_UNKNOWN, as distribution answers and the OCI conformance tests expect), not a malformed request.
+ */
+export function parseLookupReference(reference: string): Reference {
+  if (!looksLikeDigest(reference) && !isValidTag(reference)) throw manifestUnknown(reference);
+  return parseReference(reference);
 }
 
 /** Manifests (stored as blobs, reached through `_manifests/revisions`) and the tags that point at them. */

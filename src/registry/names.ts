@@ -18,8 +18,12 @@ export function checkRepositoryName(name: string): string {
   return name;
 }
 
+export function isValidTag(tag: string): boolean {
+  return tagName.test(tag);
+}
+
 export function checkTag(tag: string): string {
-  if (!tagName.test(tag)) throw new RegistryError("MANIFEST_INVALID", "invalid tag", { tag });
+  if (!isValidTag(tag)) throw new RegistryError("MANIFEST_INVALID", "invalid tag", { tag });
   return tag;
 }
 

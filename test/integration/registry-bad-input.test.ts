@@ -69,6 +69,14 @@ const cases: {
     status: 400,
     code: "MANIFEST_INVALID",
   },
+  // The OCI conformance suite pulls `.INVALID_MANIFEST_NAME` and expects 404, as distribution answers.
+  ...["GET", "DELETE"].map((method) => ({
+    what: `${method} of a manifest by an invalid tag`,
+    method,
+    path: () => "/v2/bad/app/manifests/.INVALID_MANIFEST_NAME",
+    status: 404,
+    code: "MANIFEST_UNKNOWN",
+  })),
   {
     what: "an invalid digest",
     method: "GET",
@@ -181,6 +189,12 @@ describe("bad input", () => {
       expect(await listFiles(registry.root)).toEqual(before);
     },
   );
+
+  it("answers HEAD of a manifest by an invalid tag with 404, as GET", async () => {
+    const res = await send("HEAD", "/v2/bad/app/manifests/.INVALID_MANIFEST_NAME");
+    expect(res.status).toBe(404);
+    expect(res.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+  });
 
   it("answers a Content-Range that does not match the body with 416 and writes nothing to the upload", async () => {
     const started = await send("POST", "/v2/bad/app/blobs/uploads/");

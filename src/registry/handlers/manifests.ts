@@ -1,7 +1,7 @@
 import { RegistryError } from "../errors.js";
 import { locationOf, readSmallBody, sendEmpty } from "../http.js";
 import { maxManifestBytes } from "../manifest.js";
-import { parseReference, type ManifestStore } from "../manifest-store.js";
+import { parseLookupReference, parseReference, type ManifestStore } from "../manifest-store.js";
 import { checkRepositoryName } from "../names.js";
 import type { Handler } from "./types.js";
 
@@ -12,7 +12,7 @@ export function createManifestHandlers(manifests: ManifestStore): Record<"get" |
   return {
     async get({ req, res, observe }, params) {
       const name = checkRepositoryName(params.name);
-      const manifest = await manifests.get(name, parseReference(params.reference));
+      const manifest = await manifests.get(name, parseLookupReference(params.reference));
       const { digest, mediaType } = manifest;
       observe?.({ kind: "manifest-served", digest, mediaType, size: manifest.content.length });
       res.writeHead(200, {
@@ -51,7 +51,7 @@ export function createManifestHandlers(manifests: ManifestStore): Record<"get" |
 
     async delete({ res, observe }, params) {
       const name = checkRepositoryName(params.name);
-      await manifests.delete(name, parseReference(params.reference));
+      await manifests.delete(name, parseLookupReference(params.reference));
       observe?.({ kind: "deleted" });
       sendEmpty(res, 202);
     },
