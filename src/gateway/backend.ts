@@ -11,4 +11,6 @@ export interface ServeOptions {
 /** Where `/v2/` requests that passed the gateway go: the built-in registry, or a V2 registry upstream. */
 export interface RegistryBackend {
   serve(request: V2Request, options?: ServeOptions): void;
+  /** Every repository it holds, sorted, before any cut to what a caller may see (search). */
+  repositories(): Promise<string[]>;
 }

@@ -27,5 +27,6 @@ export function builtInBackend(registry: Registry, forwarded: ForwardedResolver)
       };
       void registry.handle(ctx, route.endpoint.id, route.params);
     },
+    repositories: () => registry.repositories(),
   };
 }

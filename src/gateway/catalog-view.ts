@@ -7,32 +7,33 @@ import { upstreamGet } from "./upstream-client.js";
 
 const upstreamPage = 1000;
 
+/** The upstream's whole catalog, walked page by page, sorted. */
+export async function upstreamRepositories(upstream: UpstreamTarget): Promise<string[]> {
+  const names: string[] = [];
+  let last: string | undefined;
+  for (;;) {
+    const query = new URLSearchParams({ n: String(upstreamPage), ...(last ? { last } : {}) });
+    const res = await upstreamGet(upstream, `/v2/_catalog?${query}`);
+    if (res.status !== 200) throw new Error(`upstream catalog answered ${res.status}`);
+    const page = (JSON.parse(res.body.toString("utf8")) as { repositories?: string[] }).repositories ?? [];
+    names.push(...page);
+    if (!res.headers.link || page.length === 0) return names.sort();
+    last = page[page.length - 1];
+  }
+}
+
 /**
- * `/v2/_catalog` as the caller may see it: the upstream's whole list, walked page by page, cut down to the
- * repositories the caller may pull, then paginated again for the caller with `n`, `last` and `Link`.
+ * `/v2/_catalog` as the caller may see it: the upstream's whole list cut down to the repositories the
+ * caller may pull, then paginated again for the caller with `n`, `last` and `Link`.
  */
 export function createCatalogView(deps: { upstream: UpstreamTarget }) {
-  async function all(): Promise<string[]> {
-    const names: string[] = [];
-    let last: string | undefined;
-    for (;;) {
-      const query = new URLSearchParams({ n: String(upstreamPage), ...(last ? { last } : {}) });
-      const res = await upstreamGet(deps.upstream, `/v2/_catalog?${query}`);
-      if (res.status !== 200) throw new Error(`upstream catalog answered ${res.status}`);
-      const page = (JSON.parse(res.body.toString("utf8")) as { repositories?: string[] }).repositories ?? [];
-      names.push(...page);
-      if (!res.headers.link || page.length === 0) return names.sort();
-      last = page[page.length - 1];
-    }
-  }
-
   return async function handle(
     req: IncomingMessage,
     res: ServerResponse,
     mayPull: (repository: string) => boolean,
   ): Promise<void> {
     const { path, query } = splitUrl(req.url ?? "/");
-    let visible = (await all()).filter(mayPull);
+    let visible = (await upstreamRepositories(deps.upstream)).filter(mayPull);
     let result;
     try {
       result = paginate(visible, query, path, (n) => new Error(n));

@@ -20,6 +20,7 @@ import { createPolicyEndpoint } from "./policy-endpoint.js";
 import type { UpstreamTarget } from "./proxy.js";
 import type { RateLimits } from "./rate-limits.js";
 import { createRegistryGuard } from "./registry-guard.js";
+import { createSearchEndpoint } from "./search-endpoint.js";
 import { sendRegistryError, sendText } from "./responses.js";
 import { createTokenEndpoint } from "./token-endpoint.js";
 import type { V2Request } from "./v2-request.js";
@@ -131,6 +132,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ? createRegistryGuard({ ...deps, auth, backend })
     : (request) => backend.serve(request);
   const underV2 = (p: string) => p === "/v2" || p.startsWith("/v2/");
+  const search = createSearchEndpoint({ ...deps, auth, repositories: () => backend.repositories() });
 
   // prettier-ignore
   const routes: Route[] = [
@@ -143,6 +145,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     { name: "healthz", methods: read, match: exactly("/healthz"),                    handle: health.healthz },
     { name: "readyz",  methods: read, match: exactly("/readyz"),                     handle: (req, res) => void health.readyz(req, res) },
     { name: "metrics", methods: read, match: exactly("/metrics"),                    handle: renderMetrics },
+    { name: "search",  methods: read, match: exactly("/v1/search"),                  handle: search.search },
+    { name: "search",  methods: read, match: exactly("/v1/_ping"),                   handle: search.ping },
     ...(auth ? [
       { name: "token", methods: ["GET", "POST"], match: exactly("/token"),           handle: createTokenEndpoint({ ...auth, ...deps }) },
       { name: "jwks",  methods: read, match: exactly("/.well-known/jwks.json"),      handle: jwks(auth) },

@@ -4,7 +4,7 @@ import { maxManifestBytes, parseManifest } from "../registry/manifest.js";
 import type { RegistryOutcome } from "../registry/outcome.js";
 import type { Logger } from "../log.js";
 import type { RegistryBackend } from "./backend.js";
-import { createCatalogView } from "./catalog-view.js";
+import { createCatalogView, upstreamRepositories } from "./catalog-view.js";
 import type { ForwardedResolver } from "./forwarded.js";
 import { createRegistryProxy, type UpstreamTarget } from "./proxy.js";
 import type { V2Request } from "./v2-request.js";
@@ -39,6 +39,7 @@ export function upstreamBackend(deps: {
         if (outcome) observe(outcome);
       });
     },
+    repositories: () => upstreamRepositories(deps.upstream),
   };
 }
 

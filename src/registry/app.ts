@@ -27,6 +27,8 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 export interface Registry {
   /** Serves a request already matched against the API table; never rejects (failures are answered). */
   handle(ctx: RequestContext, endpoint: EndpointId, params: RouteParams): Promise<void>;
+  /** Every repository, sorted (what the catalog lists before it is cut to what a caller may see). */
+  repositories(): Promise<string[]>;
   /** The registry as a plain Node request handler that matches requests itself (`portcullis registry`). */
   listener: RequestHandler;
 }
@@ -39,7 +41,8 @@ export function createRegistry({ storage, logger = silentLogger }: RegistryDeps)
   const blob = createBlobHandlers(blobs);
   const upload = createUploadHandlers(uploads, blobs);
   const manifest = createManifestHandlers(manifests);
-  const listing = createListingHandlers(manifests, createCatalog(storage), createReferrers(manifests));
+  const catalog = createCatalog(storage);
+  const listing = createListingHandlers(manifests, catalog, createReferrers(manifests));
 
   const handlers: Record<EndpointId, Handler> = {
     base: listing.base,
@@ -69,6 +72,7 @@ export function createRegistry({ storage, logger = silentLogger }: RegistryDeps)
 
   return {
     handle,
+    repositories: () => catalog.repositories(),
     listener(req, res) {
       const method = req.method ?? "GET";
       const { path, query } = splitUrl(req.url ?? "/");
