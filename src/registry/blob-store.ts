@@ -1,6 +1,7 @@
 import type { Writable } from "node:stream";
 import { parseDigest, type Digest } from "./digest.js";
 import { blobUnknown } from "./errors.js";
+import { keepFromCollection } from "./gc-candidates.js";
 import type { ByteRange, StorageDriver } from "./storage/driver.js";
 import { layout } from "./storage/layout.js";
 
@@ -15,6 +16,7 @@ export interface BlobInfo {
  */
 export function createBlobStore(storage: StorageDriver) {
   async function stat(name: string, digest: Digest): Promise<BlobInfo | undefined> {
+    await keepFromCollection(storage, digest);
     const link = await storage.getContent(layout.layerLink(name, digest));
     if (!link || link.toString("utf8").trim() !== digest.text) return undefined;
     const info = await storage.stat(layout.blobData(digest));
@@ -24,6 +26,7 @@ export function createBlobStore(storage: StorageDriver) {
 
   /** Whether the blob's content is stored at all, in any repository. */
   async function exists(digest: Digest): Promise<boolean> {
+    await keepFromCollection(storage, digest);
     const info = await storage.stat(layout.blobData(digest));
     return info !== undefined && !info.isDirectory;
   }
@@ -54,6 +57,7 @@ export function createBlobStore(storage: StorageDriver) {
 
     /** Moves a finished, verified file into the blob store. Concurrent commits of one digest both succeed. */
     async commit(path: string, digest: Digest): Promise<void> {
+      await keepFromCollection(storage, digest);
       await storage.move(path, layout.blobData(digest));
     },
 

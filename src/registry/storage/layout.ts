@@ -36,6 +36,10 @@ export const layout = {
   uploadStartedAt: (name: string, id: string) => `${base}/repositories/${name}/_uploads/${id}/startedat`,
   /** Ours, beside registry:2's files: `<bytes> sha256:<hex>`, the digest of the data's first `<bytes>`. */
   uploadDigest: (name: string, id: string) => `${base}/repositories/${name}/_uploads/${id}/portcullis-sha256`,
+
+  /** Ours, outside registry:2's tree: a blob the last garbage collection found unreferenced (see gc.ts). */
+  gcCandidate: (d: Digest) => `state/gc/candidates/${d.algorithm}/${d.hex}`,
+  gcCandidatesRoot: "state/gc/candidates",
 } as const;
 
 /** Directories under a repository that hold its data rather than nested repositories. */

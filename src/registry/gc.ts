@@ -1,0 +1,286 @@
+import type { Logger } from "../log.js";
+import { readLink } from "./blob-store.js";
+import { parseDigest, type Digest } from "./digest.js";
+import { blobLockKey } from "./gc-candidates.js";
+import { listBlobs } from "./inventory.js";
+import { parseManifest, type ParsedManifest } from "./manifest.js";
+import type { StorageDriver } from "./storage/driver.js";
+import { isRepositoryDataDir, layout } from "./storage/layout.js";
+
+export interface GcReport {
+  dryRun: boolean;
+  manifests: { repository: string; digest: string; size: number }[];
+  blobs: { digest: string; size: number }[];
+  uploads: { repository: string; id: string; size: number }[];
+  /** Bytes the sweep frees (or would free). */
+  bytes: number;
+  /** Unreferenced blobs this run marked; a later run removes those still unused then. */
+  candidates: { digest: string; size: number }[];
+}
+
+export interface GcOptions {
+  dryRun: boolean;
+  /** Also remove manifests no tag reaches (through an index or as a referrer of a live manifest). */
+  untagged?: boolean | ((repository: string) => boolean);
+  /**
+   * Wait this long after marking candidates, then mark again and remove the candidates nothing used
+   * meanwhile, in this same run (`portcullis gc`). Zero leaves them to the next run (a schedule).
+   */
+  settleMs?: number;
+}
+
+export interface GarbageCollector {
+  run(options: GcOptions): Promise<GcReport>;
+}
+
+/** An upload with no activity for this long is abandoned, whatever the grace period for finished blobs. */
+export const defaultUploadGraceMs = 60 * 60 * 1000;
+
+/**
+ * Online mark and sweep over registry:2's layout while the server keeps serving.
+ *
+ * Mark: every tag and every manifest revision of every repository (or, with `untagged`, only what tags
+ * reach), the children of each index, the config and layers of each image, and referrers whose subject is
+ * alive. Sweep: revisions no longer alive (`untagged`), blobs nothing references with their `_layers` links,
+ * and uploads idle past their grace period (under the upload's own lock, so one in flight is never touched).
+ *
+ * The blob race (an upload finished before a run, the manifest naming it arrives after the sweep) is closed by
+ * two-phase candidacy (gc-candidates.ts): a blob found unreferenced and older than the grace period is only
+ * marked; a later run removes it, under the blob's lock, if nothing used it in between. With a zero grace
+ * period a blob therefore survives at least one whole interval between runs after its last use.
+ */
+export function createGarbageCollector(deps: {
+  storage: StorageDriver;
+  graceMs: number;
+  uploadGraceMs?: number;
+  now?: () => number;
+  logger?: Logger;
+}): GarbageCollector {
+  const { storage } = deps;
+  const now = deps.now ?? Date.now;
+  const uploadGraceMs = deps.uploadGraceMs ?? defaultUploadGraceMs;
+
+  async function repositories(name: string, path: string, into: string[]): Promise<string[]> {
+    const entries = await storage.list(path);
+    if (name && entries.some(isRepositoryDataDir)) into.push(name);
+    for (const entry of entries) {
+      if (!isRepositoryDataDir(entry)) await repositories(name ? `${name}/${entry}` : entry, `${path}/${entry}`, into);
+    }
+    return into;
+  }
+
+  async function readManifest(digest: Digest): Promise<{ size: number; manifest?: ParsedManifest } | undefined> {
+    const content = await storage.getContent(layout.blobData(digest));
+    if (!content) return undefined;
+    try {
+      return { size: content.length, manifest: parseManifest(content, undefined) };
+    } catch {
+      return { size: content.length };
+    }
+  }
+
+  async function revisionsOf(name: string): Promise<{ digest: Digest; modified: number }[]> {
+    const found: { digest: Digest; modified: number }[] = [];
+    for (const algorithm of ["sha256", "sha512"] as const) {
+      const root = layout.revisionsRoot(name, algorithm);
+      for (const hex of await storage.list(root)) {
+        const digest = await readLink(storage, `${root}/${hex}/link`);
+        const info = await storage.stat(`${root}/${hex}/link`);
+        if (digest) found.push({ digest, modified: info?.modified.getTime() ?? now() });
+      }
+    }
+    return found;
+  }
+
+  async function tagged(name: string): Promise<Digest[]> {
+    const found: Digest[] = [];
+    for (const tag of await storage.list(layout.tagsRoot(name))) {
+      const digest = await readLink(storage, layout.tagCurrentLink(name, tag));
+      if (digest) found.push(digest);
+    }
+    return found;
+  }
+
+  /** The manifests of one repository that stay, with every blob they reference. */
+  async function markRepository(name: string, untagged: boolean, liveBlobs: Set<string>, report: GcReport) {
+    const revisions = await revisionsOf(name);
+    const parsed = new Map<string, { size: number; manifest?: ParsedManifest }>();
+    for (const { digest } of revisions) {
+      const entry = await readManifest(digest);
+      if (entry) parsed.set(digest.text, entry);
+    }
+    const alive = new Set<string>();
+    const queue: string[] = [];
+    const keep = (text: string) => {
+      if (alive.has(text)) return;
+      alive.add(text);
+      queue.push(text);
+    };
+    const roots = untagged ? (await tagged(name)).map((d) => d.text) : revisions.map((r) => r.digest.text);
+    // A revision pushed within the grace period may be the child of an index still being pushed.
+    for (const { digest, modified } of revisions) if (now() - modified < deps.graceMs) keep(digest.text);
+    for (const text of roots) keep(text);
+    for (;;) {
+      while (queue.length > 0) {
+        const manifest = parsed.get(queue.pop() as string)?.manifest;
+        for (const child of manifest?.manifests ?? []) keep(child.text);
+      }
+      let grew = false;
+      for (const [text, entry] of parsed) {
+        const subject = entry.manifest?.subject?.digest;
+        if (!alive.has(text) && subject && alive.has(subject)) {
+          keep(text);
+          grew = true;
+        }
+      }
+      if (!grew) break;
+    }
+    for (const { digest } of revisions) {
+      const entry = parsed.get(digest.text);
+      if (alive.has(digest.text) || !entry) {
+        liveBlobs.add(digest.text);
+        for (const blob of entry?.manifest?.blobs ?? []) liveBlobs.add(blob.text);
+        continue;
+      }
+      report.manifests.push({ repository: name, digest: digest.text, size: entry.size });
+    }
+  }
+
+  async function sweepUploads(name: string, dryRun: boolean, report: GcReport) {
+    for (const id of await storage.list(layout.uploadsRoot(name))) {
+      const idle = async () => {
+        const started = await storage.stat(layout.uploadStartedAt(name, id));
+        const data = await storage.stat(layout.uploadData(name, id));
+        const dir = await storage.stat(layout.uploadDir(name, id));
+        const active = Math.max(
+          started?.modified.getTime() ?? 0,
+          data?.modified.getTime() ?? 0,
+          dir?.modified.getTime() ?? 0,
+        );
+        return { abandoned: now() - active > uploadGraceMs, size: data?.size ?? 0 };
+      };
+      await storage.withLock(`upload\n${name}\n${id}`, async () => {
+        const { abandoned, size } = await idle();
+        if (!abandoned) return;
+        if (!dryRun) await storage.delete(layout.uploadDir(name, id));
+        report.uploads.push({ repository: name, id, size });
+        report.bytes += size;
+      });
+    }
+  }
+
+  async function layerLinkHolders(names: string[]): Promise<Map<string, string[]>> {
+    const holders = new Map<string, string[]>();
+    for (const name of names) {
+      const root = `${layout.repository(name)}/_layers`;
+      for (const algorithm of await storage.list(root)) {
+        for (const hex of await storage.list(`${root}/${algorithm}`)) {
+          const text = `${algorithm}:${hex}`;
+          holders.set(text, [...(holders.get(text) ?? []), name]);
+        }
+      }
+    }
+    return holders;
+  }
+
+  async function sweepBlobs(names: string[], liveBlobs: Set<string>, dryRun: boolean, report: GcReport) {
+    const holders = await layerLinkHolders(names);
+    for (const { digest, size, modified } of await listBlobs(storage)) {
+      const candidate = layout.gcCandidate(digest);
+      if (liveBlobs.has(digest.text)) {
+        if (!dryRun && (await storage.stat(candidate))) await storage.delete(candidate);
+        continue;
+      }
+      if (now() - modified.getTime() < deps.graceMs) continue;
+      if (!(await storage.stat(candidate))) {
+        if (!dryRun) await storage.putContent(candidate, new Date(now()).toISOString(), { durable: false });
+        report.candidates.push({ digest: digest.text, size });
+        if (dryRun) {
+          report.blobs.push({ digest: digest.text, size });
+          report.bytes += size;
+        }
+        continue;
+      }
+      if (dryRun) {
+        report.blobs.push({ digest: digest.text, size });
+        report.bytes += size;
+        continue;
+      }
+      const removed = await storage.withLock(blobLockKey(digest), async () => {
+        // A use since the check above withdrew the candidacy: the blob stays.
+        if (!(await storage.stat(candidate))) return false;
+        for (const name of holders.get(digest.text) ?? []) await storage.delete(layout.layerLinkDir(name, digest));
+        await storage.delete(layout.blobDir(digest));
+        await storage.delete(candidate);
+        return true;
+      });
+      if (removed) {
+        report.blobs.push({ digest: digest.text, size });
+        report.bytes += size;
+      }
+    }
+    if (!dryRun) await dropStaleCandidates();
+  }
+
+  /** Candidates whose blob is gone (removed by hand, or by another registry on the same root). */
+  async function dropStaleCandidates() {
+    for (const algorithm of await storage.list(layout.gcCandidatesRoot)) {
+      for (const hex of await storage.list(`${layout.gcCandidatesRoot}/${algorithm}`)) {
+        let digest: Digest;
+        try {
+          digest = parseDigest(`${algorithm}:${hex}`);
+        } catch {
+          await storage.delete(`${layout.gcCandidatesRoot}/${algorithm}/${hex}`);
+          continue;
+        }
+        if (!(await storage.stat(layout.blobData(digest)))) await storage.delete(layout.gcCandidate(digest));
+      }
+    }
+  }
+
+  return {
+    async run(options) {
+      const started = now();
+      const report = await pass(options);
+      if (!options.dryRun && (options.settleMs ?? 0) > 0 && report.candidates.length > 0) {
+        await new Promise((resolve) => setTimeout(resolve, options.settleMs));
+        const second = await pass(options);
+        report.manifests.push(...second.manifests);
+        report.blobs.push(...second.blobs);
+        report.uploads.push(...second.uploads);
+        report.bytes += second.bytes;
+        report.candidates = second.candidates;
+      }
+      deps.logger?.info(
+        {
+          dryRun: options.dryRun,
+          manifests: report.manifests.length,
+          blobs: report.blobs.length,
+          uploads: report.uploads.length,
+          bytes: report.bytes,
+          ms: now() - started,
+        },
+        "garbage collection finished",
+      );
+      return report;
+    },
+  };
+
+  async function pass(options: GcOptions): Promise<GcReport> {
+    const report: GcReport = { dryRun: options.dryRun, manifests: [], blobs: [], uploads: [], bytes: 0, candidates: [] };
+    const names = await repositories("", layout.repositoriesRoot, []);
+    const liveBlobs = new Set<string>();
+    const untagged = options.untagged ?? false;
+    for (const name of names) {
+      await markRepository(name, typeof untagged === "function" ? untagged(name) : untagged, liveBlobs, report);
+    }
+    if (!options.dryRun) {
+      for (const { repository, digest } of report.manifests) {
+        await storage.delete(layout.revisionDir(repository, parseDigest(digest)));
+      }
+    }
+    for (const name of names) await sweepUploads(name, options.dryRun, report);
+    await sweepBlobs(names, liveBlobs, options.dryRun, report);
+    return report;
+  }
+}
