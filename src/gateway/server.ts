@@ -135,8 +135,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ? createRegistryGuard({ ...deps, auth, backend })
     : (request) => backend.serve(request);
   const underV2 = (p: string) => p === "/v2" || p.startsWith("/v2/");
-  const webConsole =
-    auth && options.console ? createConsole({ ...auth, ...deps, ...options.console }) : undefined;
+  const webConsole = auth && options.console ? createConsole({ ...auth, ...deps, ...options.console }) : undefined;
 
   // prettier-ignore
   const routes: Route[] = [

@@ -187,19 +187,26 @@ describe("the web console in headless Chromium", () => {
     await readerPage.goto(`${gateway.url}/`);
     const readerToken = await readerPage.locator("input[name=csrf]").first().inputValue();
     await readerPage.close();
+    const adminPage = await adminContext.newPage();
+    await adminPage.goto(`${gateway.url}/`);
+    const adminToken = await adminPage.locator("input[name=csrf]").first().inputValue();
+    await adminPage.close();
     const adminCookie = await cookieOf(adminContext);
-    const forge = (body: string, cookie: string) =>
+    const forge = (body: string, cookie: string, headers: Record<string, string> = {}) =>
       gateway.request("/delete", {
         method: "POST",
-        headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded" },
+        headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded", ...headers },
         body,
       });
     const target = "repository=team%2Fapp&tag=v1";
     expect((await forge(target, adminCookie)).status).toBe(403);
     expect((await forge(`${target}&csrf=${encodeURIComponent(readerToken)}`, adminCookie)).status).toBe(403);
-    expect((await forge(`${target}&csrf=${encodeURIComponent(readerToken)}`, await cookieOf(readerContext))).status).toBe(
-      403,
-    );
+    expect(
+      (await forge(`${target}&csrf=${encodeURIComponent(readerToken)}`, await cookieOf(readerContext))).status,
+    ).toBe(403);
+    const crossSite = { Origin: "https://elsewhere.example", "Sec-Fetch-Site": "cross-site" };
+    const fromElsewhere = await forge(`${target}&csrf=${encodeURIComponent(adminToken)}`, adminCookie, crossSite);
+    expect(fromElsewhere.status).toBe(403);
     const still = await adminContext.newPage();
     const answer = await still.goto(`${gateway.url}/tag?repository=team%2Fapp&tag=v1`);
     expect(answer?.status()).toBe(200);
@@ -246,6 +253,19 @@ describe("the web console in headless Chromium", () => {
     expect((await readerPage.goto(`${gateway.url}/admin/audit`))?.status()).toBe(403);
     await readerPage.close();
     await page.close();
+  });
+
+  it("refuses a wrong password on the sign-in form and audits it as a login failure", async () => {
+    const answer = await gateway.request("/sign-in", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: `username=${reader.user}&password=wrong`,
+    });
+    expect(answer.status).toBe(401);
+    expect(answer.headers["set-cookie"]).toBeUndefined();
+    expect(answer.headers["content-security-policy"]).toContain("default-src 'none'");
+    const failures = gateway.auditRecords().filter((r) => r.action === "login" && r.result === "failure");
+    expect(failures.at(-1)).toMatchObject({ actor: { name: reader.user }, detail: { grant: "console" } });
   });
 
   it("signs out, and the old session cookie no longer works on any process", async () => {

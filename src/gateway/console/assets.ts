@@ -2,7 +2,8 @@
 export const consoleCss = `
 body { font-family: system-ui, sans-serif; margin: 0; color: #1b1b1b; background: #fafafa; }
 header { background: #23395d; color: #fff; padding: 0.6rem 1rem; display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; }
-header a, header button { color: #fff; }
+header a { color: #fff; }
+header button { color: #fff; background: transparent; border: 1px solid #fff; }
 header nav { display: flex; gap: 1rem; flex: 1; }
 header form { margin: 0; }
 main { padding: 1rem; max-width: 72rem; }

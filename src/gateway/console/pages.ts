@@ -22,23 +22,22 @@ export function layout(title: string, body: SafeHtml, viewer?: Viewer): string {
         </form>`
     : html`<nav aria-label="Console"><a href="/ca">CA certificate</a></nav>`;
   return html`<!doctype html>
-<html lang="en">
-  <head>
-    <meta charset="utf-8" />
-    <meta name="viewport" content="width=device-width, initial-scale=1" />
-    <title>${title} · Portcullis</title>
-    <link rel="stylesheet" href="/console.css" />
-  </head>
-  <body>
-    <header><strong>Portcullis</strong> ${nav}</header>
-    <main>
-      <h1>${title}</h1>
-      ${body}
-    </main>
-    <script src="/console.js"></script>
-  </body>
-</html>
-`.safe;
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>${title} · Portcullis</title>
+        <link rel="stylesheet" href="/console.css" />
+      </head>
+      <body>
+        <header><strong>Portcullis</strong> ${nav}</header>
+        <main>
+          <h1>${title}</h1>
+          ${body}
+        </main>
+        <script src="/console.js"></script>
+      </body>
+    </html> `.safe;
 }
 
 export function signInPage(message?: string, user = ""): string {
@@ -63,15 +62,28 @@ export function repositoriesPage(viewer: Viewer, repositories: string[], query: 
         <input type="search" id="q" name="q" value="${query}" />
         <button type="submit">Search</button>
       </form>
-      ${repositories.length === 0
-        ? html`<p>No repository ${query ? "matches" : "you may pull is stored"}.</p>`
-        : html`<table>
-            <caption>${repositories.length} repositories you may pull</caption>
-            <thead><tr><th scope="col">Repository</th></tr></thead>
-            <tbody>
-              ${repositories.map((r) => html`<tr><td><a href="${repositoryHref(r)}">${r}</a></td></tr>`)}
-            </tbody>
-          </table>`}`,
+      ${
+        repositories.length === 0
+          ? html`<p>No repository ${query ? "matches" : "you may pull is stored"}.</p>`
+          : html`<table>
+              <caption>
+                ${repositories.length} repositories you may pull
+              </caption>
+              <thead>
+                <tr>
+                  <th scope="col">Repository</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${repositories.map(
+                  (r) =>
+                    html`<tr>
+                      <td><a href="${repositoryHref(r)}">${r}</a></td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`
+      }`,
     viewer,
   );
 }
@@ -95,9 +107,18 @@ export function tagsPage(viewer: Viewer, view: TagsView): string {
     repository,
     html`${view.notice ? html`<p class="notice" role="status">${view.notice}</p>` : ""}
       <table>
-        <caption>Tags of ${repository}</caption>
+        <caption>
+          Tags of ${repository}
+        </caption>
         <thead>
-          <tr><th scope="col">Tag</th><th scope="col">Digest</th><th scope="col">Size</th><th scope="col">Platforms</th><th scope="col">Pushed</th><th scope="col">Pushed by</th></tr>
+          <tr>
+            <th scope="col">Tag</th>
+            <th scope="col">Digest</th>
+            <th scope="col">Size</th>
+            <th scope="col">Platforms</th>
+            <th scope="col">Pushed</th>
+            <th scope="col">Pushed by</th>
+          </tr>
         </thead>
         <tbody>
           ${view.images.map(
@@ -128,22 +149,42 @@ export function tagPage(viewer: Viewer, image: ImageSummary, pullLine: string, m
       <h2>Details</h2>
       <table>
         <tbody>
-          <tr><th scope="row">Digest</th><td class="digest">${image.digest}</td></tr>
-          <tr><th scope="row">Media type</th><td>${image.mediaType}</td></tr>
-          <tr><th scope="row">Size</th><td>${formatBytes(image.size)} (${image.size} bytes)</td></tr>
-          <tr><th scope="row">Platforms</th><td>${image.platforms.join(", ")}</td></tr>
-          <tr><th scope="row">Pushed</th><td>${image.pushedAt ?? "unknown"}</td></tr>
-          <tr><th scope="row">Pushed by</th><td>${image.pushedBy ?? "unknown"}</td></tr>
+          <tr>
+            <th scope="row">Digest</th>
+            <td class="digest">${image.digest}</td>
+          </tr>
+          <tr>
+            <th scope="row">Media type</th>
+            <td>${image.mediaType}</td>
+          </tr>
+          <tr>
+            <th scope="row">Size</th>
+            <td>${formatBytes(image.size)} (${image.size} bytes)</td>
+          </tr>
+          <tr>
+            <th scope="row">Platforms</th>
+            <td>${image.platforms.join(", ")}</td>
+          </tr>
+          <tr>
+            <th scope="row">Pushed</th>
+            <td>${image.pushedAt ?? "unknown"}</td>
+          </tr>
+          <tr>
+            <th scope="row">Pushed by</th>
+            <td>${image.pushedBy ?? "unknown"}</td>
+          </tr>
         </tbody>
       </table>
-      ${mayDelete
-        ? html`<h2>Delete</h2>
-            <form method="get" action="/delete">
-              <input type="hidden" name="repository" value="${image.repository}" />
-              <input type="hidden" name="tag" value="${image.tag}" />
-              <button type="submit" class="danger">Delete tag…</button>
-            </form>`
-        : ""}`,
+      ${
+        mayDelete
+          ? html`<h2>Delete</h2>
+              <form method="get" action="/delete">
+                <input type="hidden" name="repository" value="${image.repository}" />
+                <input type="hidden" name="tag" value="${image.tag}" />
+                <button type="submit" class="danger">Delete tag…</button>
+              </form>`
+          : ""
+      }`,
     viewer,
   );
 }
@@ -151,8 +192,10 @@ export function tagPage(viewer: Viewer, image: ImageSummary, pullLine: string, m
 export function confirmDeletePage(viewer: Viewer, image: ImageSummary): string {
   return layout(
     `Delete ${image.repository}:${image.tag}?`,
-    html`<p>The tag <code>${image.repository}:${image.tag}</code> (<span class="digest">${image.digest}</span>) will be
-        removed. Other tags and pulls by digest keep the image until garbage collection finds it unused.</p>
+    html`<p>
+        The tag <code>${image.repository}:${image.tag}</code> (<span class="digest">${image.digest}</span>) will be
+        removed. Other tags and pulls by digest keep the image until garbage collection finds it unused.
+      </p>
       <form method="post" action="/delete">
         <input type="hidden" name="csrf" value="${viewer.csrf}" />
         <input type="hidden" name="repository" value="${image.repository}" />
@@ -174,8 +217,10 @@ export function storagePage(viewer: Viewer, view: StorageView): string {
   if (!view.builtIn)
     return layout(
       "Storage",
-      html`<p>This server forwards to an upstream registry (<code>--upstream</code>): storage and garbage collection
-        are shown only with the built-in registry.</p>`,
+      html`<p>
+        This server forwards to an upstream registry (<code>--upstream</code>): storage and garbage collection are shown
+        only with the built-in registry.
+      </p>`,
       viewer,
     );
   const usage = view.usage ?? { bytes: 0, blobs: 0 };
@@ -183,25 +228,47 @@ export function storagePage(viewer: Viewer, view: StorageView): string {
     "Storage",
     html`<table>
         <tbody>
-          <tr><th scope="row">Storage used</th><td>${formatBytes(usage.bytes)} (${usage.bytes} bytes)</td></tr>
-          <tr><th scope="row">Blobs</th><td>${usage.blobs}</td></tr>
+          <tr>
+            <th scope="row">Storage used</th>
+            <td>${formatBytes(usage.bytes)} (${usage.bytes} bytes)</td>
+          </tr>
+          <tr>
+            <th scope="row">Blobs</th>
+            <td>${usage.blobs}</td>
+          </tr>
         </tbody>
       </table>
       <h2>Garbage collection</h2>
-      ${view.gc
-        ? html`<table>
-            <caption>What garbage collection would reclaim now (dry run)</caption>
-            <tbody>
-              <tr><th scope="row">Manifests</th><td>${view.gc.manifests}</td></tr>
-              <tr><th scope="row">Blobs</th><td>${view.gc.blobs}</td></tr>
-              <tr><th scope="row">Abandoned uploads</th><td>${view.gc.uploads}</td></tr>
-              <tr><th scope="row">Bytes</th><td>${formatBytes(view.gc.bytes)} (${view.gc.bytes} bytes)</td></tr>
-            </tbody>
-          </table>`
-        : html`<form method="get" action="/admin/storage">
-            <input type="hidden" name="gc" value="dry-run" />
-            <button type="submit">Show what GC would reclaim (dry run)</button>
-          </form>`}`,
+      ${
+        view.gc
+          ? html`<table>
+              <caption>
+                What garbage collection would reclaim now (dry run)
+              </caption>
+              <tbody>
+                <tr>
+                  <th scope="row">Manifests</th>
+                  <td>${view.gc.manifests}</td>
+                </tr>
+                <tr>
+                  <th scope="row">Blobs</th>
+                  <td>${view.gc.blobs}</td>
+                </tr>
+                <tr>
+                  <th scope="row">Abandoned uploads</th>
+                  <td>${view.gc.uploads}</td>
+                </tr>
+                <tr>
+                  <th scope="row">Bytes</th>
+                  <td>${formatBytes(view.gc.bytes)} (${view.gc.bytes} bytes)</td>
+                </tr>
+              </tbody>
+            </table>`
+          : html`<form method="get" action="/admin/storage">
+              <input type="hidden" name="gc" value="dry-run" />
+              <button type="submit">Show what GC would reclaim (dry run)</button>
+            </form>`
+      }`,
     viewer,
   );
 }
@@ -212,7 +279,12 @@ export interface AuditFilter {
   action: string;
 }
 
-export function auditPage(viewer: Viewer, records: AuditRecord[], filter: AuditFilter, actions: readonly string[]): string {
+export function auditPage(
+  viewer: Viewer,
+  records: AuditRecord[],
+  filter: AuditFilter,
+  actions: readonly string[],
+): string {
   return layout(
     "Audit log",
     html`<form method="get" action="/admin/audit">
@@ -228,17 +300,33 @@ export function auditPage(viewer: Viewer, records: AuditRecord[], filter: AuditF
         <p><button type="submit">Filter</button></p>
       </form>
       <table>
-        <caption>The ${records.length} most recent matching records, newest first</caption>
+        <caption>
+          The ${records.length} most recent matching records, newest first
+        </caption>
         <thead>
-          <tr><th scope="col">Time</th><th scope="col">Action</th><th scope="col">Result</th><th scope="col">User</th><th scope="col">Source</th><th scope="col">Repository</th><th scope="col">Tag or digest</th><th scope="col">Address</th></tr>
+          <tr>
+            <th scope="col">Time</th>
+            <th scope="col">Action</th>
+            <th scope="col">Result</th>
+            <th scope="col">User</th>
+            <th scope="col">Source</th>
+            <th scope="col">Repository</th>
+            <th scope="col">Tag or digest</th>
+            <th scope="col">Address</th>
+          </tr>
         </thead>
         <tbody>
           ${records.map(
             (r) =>
               html`<tr>
-                <td>${r.time}</td><td>${r.action}</td><td>${r.result}</td><td>${r.actor.name}</td>
-                <td>${r.actor.source ?? ""}</td><td>${r.target?.repository ?? ""}</td>
-                <td class="digest">${r.target?.tag ?? r.target?.digest ?? ""}</td><td>${r.request?.addr ?? ""}</td>
+                <td>${r.time}</td>
+                <td>${r.action}</td>
+                <td>${r.result}</td>
+                <td>${r.actor.name}</td>
+                <td>${r.actor.source ?? ""}</td>
+                <td>${r.target?.repository ?? ""}</td>
+                <td class="digest">${r.target?.tag ?? r.target?.digest ?? ""}</td>
+                <td>${r.request?.addr ?? ""}</td>
               </tr>`,
           )}
         </tbody>
@@ -248,7 +336,12 @@ export function auditPage(viewer: Viewer, records: AuditRecord[], filter: AuditF
 }
 
 export function messagePage(title: string, message: string, viewer?: Viewer): string {
-  return layout(title, html`<p>${message}</p><p><a href="/">Back to the repositories</a></p>`, viewer);
+  return layout(
+    title,
+    html`<p>${message}</p>
+      <p><a href="/">Back to the repositories</a></p>`,
+    viewer,
+  );
 }
 
 export function repositoryHref(repository: string, last?: string): string {

@@ -54,12 +54,7 @@ interface Signedin {
 }
 
 type Page = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => Promise<void>;
-type SignedInPage = (
-  req: IncomingMessage,
-  res: ServerResponse,
-  query: URLSearchParams,
-  who: Signedin,
-) => Promise<void>;
+type SignedInPage = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams, who: Signedin) => Promise<void>;
 
 interface ConsoleRoute {
   method: "GET" | "POST";
@@ -270,7 +265,13 @@ export function createConsole(deps: ConsoleDeps) {
     const target = { repository: image.repository, tag: image.tag, digest: image.digest };
     const actor = { name: who.identity.name, source: "console" };
     if (!mayDelete(who.identity, req, image.repository)) {
-      deps.audit.record({ action: "delete", result: "denied", actor, target, request: requestContext(req, deps.forwarded) });
+      deps.audit.record({
+        action: "delete",
+        result: "denied",
+        actor,
+        target,
+        request: requestContext(req, deps.forwarded),
+      });
       throw new ConsoleRefusal(403, `You may not delete from ${image.repository}.`);
     }
     const removed = await needInventory().removeTag(image.repository, image.tag);
@@ -356,7 +357,10 @@ export function createConsole(deps: ConsoleDeps) {
     if (!sameOrigin(req)) throw new ConsoleRefusal(403, "This form must be sent from this server's own page.");
     const form = await readForm(req);
     if (!sessions.checkCsrf(who.session, form.get("csrf")))
-      throw new ConsoleRefusal(403, "This form's token does not belong to your session: reload the page and try again.");
+      throw new ConsoleRefusal(
+        403,
+        "This form's token does not belong to your session: reload the page and try again.",
+      );
     return (route.handle as SignedInPage)(req, res, form, who);
   }
 
@@ -390,7 +394,10 @@ export function createConsole(deps: ConsoleDeps) {
 }
 
 async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
-  const type = String(req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+  const type = String(req.headers["content-type"] ?? "")
+    .split(";")[0]
+    ?.trim()
+    .toLowerCase();
   if (type !== "application/x-www-form-urlencoded") throw new ConsoleRefusal(415, "Forms only, please.");
   const chunks: Buffer[] = [];
   let size = 0;

@@ -28,8 +28,7 @@ const sessionIdPattern = /^[A-Za-z0-9_-]{22}$/;
 export function createSessions(deps: SessionsDeps) {
   const now = deps.now ?? Date.now;
   const sign = (text: string) => createHmac("sha256", deps.key).update(text).digest("base64url");
-  const same = (a: string, b: string) =>
-    a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+  const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
   const revokedFile = (id: string) => join(deps.revokedDir, id);
 
   return {
