@@ -237,6 +237,46 @@ export const commands: readonly CommandEntry[] = [
     run: async (argv) => (await import("./fsck.js")).runFsck(argv),
   },
   {
+    name: "ls",
+    summary: "repositories, or a repository's tags with digest, size, platforms and who pushed them when",
+    usage: ["portcullis ls [REPO] [--json]", "portcullis ls [REPO] --server URL [--ca FILE] [--json]"],
+    flags: [
+      ["--json", "one JSON document: the names, or the images"],
+      ["--server URL", "ask a running server through its API (credentials: PORTCULLIS_USERNAME/PASSWORD or the docker/podman login)"],
+      ["--ca FILE", "with --server: the CA to trust (default: ca.crt in --certs, else the system's)"],
+    ],
+    examples: ["portcullis ls", "portcullis ls team/app --json", "portcullis ls team/app --server https://registry.example.com:5000"],
+    run: async (argv) => (await import("./ls.js")).runLs(argv),
+  },
+  {
+    name: "rm",
+    summary: "remove a tag, or a manifest with every tag on it (gc reclaims the space)",
+    usage: [
+      "portcullis rm REPO:TAG [--all-tags]",
+      "portcullis rm REPO@DIGEST",
+      "portcullis rm REPO:TAG --server URL [--ca FILE]",
+    ],
+    flags: [
+      ["--all-tags", "with REPO:TAG: remove the manifest the tag names and every tag on it"],
+      ["--server URL", "delete through a running server's API; the policy's `delete` action decides"],
+      ["--ca FILE", "with --server: the CA to trust (default: ca.crt in --certs, else the system's)"],
+    ],
+    examples: ["portcullis rm team/app:old", "portcullis rm team/app@sha256:...", "portcullis rm team/app:1.2 --all-tags"],
+    run: async (argv) => (await import("./rm.js")).runRm(argv),
+  },
+  {
+    name: "gc",
+    summary: "apply the retention rules, then collect garbage while the server keeps serving",
+    usage: ["portcullis gc [--dry-run] [--json] [--settle SECONDS]"],
+    flags: [
+      ["--dry-run", "list what would go (tags with the rule that removes them, manifests, blobs, uploads) and the bytes"],
+      ["--json", "the report as one JSON object"],
+      ["--settle SECONDS", "how long unreferenced blobs stay marked before this run removes them (default 5)"],
+    ],
+    examples: ["portcullis gc --dry-run", "portcullis gc", "portcullis gc --json"],
+    run: async (argv) => (await import("./gc.js")).runGc(argv),
+  },
+  {
     name: "audit",
     summary: "who did what: the audit log filtered, and its hash chain verified",
     usage: [

@@ -236,6 +236,45 @@ const rateLimitSchema = z
   })
   .strict();
 
+const gcSchema = z
+  .object({
+    intervalMinutes: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe("Run garbage collection (and retention) this often, in the first server process; 0 is never."),
+    graceSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(3600)
+      .describe("A blob or manifest written more recently than this is never swept."),
+    uploadGraceSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(3600)
+      .describe("An upload idle for longer than this is abandoned and swept."),
+    untagged: z
+      .enum(["keep", "remove"])
+      .default("keep")
+      .describe("`remove`: manifests no tag reaches (through an index, or as a live referrer) are swept too."),
+  })
+  .strict();
+
+const retentionRuleSchema = z
+  .object({
+    repository: z.string().min(1).describe("Glob over the repository name (`*` crosses slashes)."),
+    keepNewest: z.number().int().min(0).optional().describe("Keep the newest N tags by push time."),
+    keepPulledWithinDays: z.number().min(0).optional().describe("Keep tags pulled within this many days."),
+    removeUntagged: z.boolean().default(false).describe("Remove manifests no tag reaches."),
+    protect: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Tag globs never removed, e.g. `[\"v*\", latest]`."),
+  })
+  .strict();
+
 /** The keys of the file, before the checks that span several of them. */
 export const configObjectSchema = z
   .object({
@@ -317,6 +356,13 @@ export const configObjectSchema = z
         "Ordered access rules; the first that matches a caller and a repository decides. Absent: the default policy.",
       ),
     rateLimits: rateLimitSchema.default({}),
+    gc: gcSchema.default({}).describe("Online garbage collection of the built-in registry's storage."),
+    retention: z
+      .array(retentionRuleSchema)
+      .default([])
+      .describe(
+        "Which tags to remove, per repository; the first rule whose glob matches applies. A tag is kept when any keep condition holds.",
+      ),
     redis: z
       .object({
         url: z
@@ -363,4 +409,6 @@ export const configSchema = configObjectSchema.superRefine((config, ctx) => {
 
 export type Config = z.infer<typeof configSchema>;
 export type LdapConfig = z.infer<typeof ldapSchema>;
+export type GcConfig = z.infer<typeof gcSchema>;
+export type RetentionRuleConfig = z.infer<typeof retentionRuleSchema>;
 export type RateLimitConfig = z.infer<typeof rateLimitSchema>;

@@ -21,7 +21,7 @@ export interface GcReport {
 export interface GcOptions {
   dryRun: boolean;
   /** Also remove manifests no tag reaches (through an index or as a referrer of a live manifest). */
-  untagged?: boolean;
+  untagged?: boolean | ((repository: string) => boolean);
   /**
    * Wait this long after marking candidates, then mark again and remove the candidates nothing used
    * meanwhile, in this same run (`portcullis gc`). Zero leaves them to the next run (a schedule).
@@ -270,7 +270,10 @@ export function createGarbageCollector(deps: {
     const report: GcReport = { dryRun: options.dryRun, manifests: [], blobs: [], uploads: [], bytes: 0, candidates: [] };
     const names = await repositories("", layout.repositoriesRoot, []);
     const liveBlobs = new Set<string>();
-    for (const name of names) await markRepository(name, options.untagged ?? false, liveBlobs, report);
+    const untagged = options.untagged ?? false;
+    for (const name of names) {
+      await markRepository(name, typeof untagged === "function" ? untagged(name) : untagged, liveBlobs, report);
+    }
     if (!options.dryRun) {
       for (const { repository, digest } of report.manifests) {
         await storage.delete(layout.revisionDir(repository, parseDigest(digest)));

@@ -1,0 +1,89 @@
+import { auditDir } from "../audit/audit-log.js";
+import { createInventory, type ImageSummary } from "../registry/inventory.js";
+import { checkRepositoryName } from "../registry/names.js";
+import { createFilesystemDriver } from "../registry/storage/filesystem.js";
+import { hasSwitch, parseArgs, stringFlag } from "./args.js";
+import { adminConfigFromArgs, commonFlags } from "./config-args.js";
+import { UsageError } from "./errors.js";
+import { createRemoteRegistry } from "./remote-registry.js";
+import { requireExisting } from "./server-state.js";
+
+const lsUsage = "portcullis ls [REPO] [--json] [--server URL [--ca FILE]]";
+
+/** Repositories, or one repository's tags with digest, size, platforms and who pushed them when. */
+export async function runLs(argv: readonly string[]): Promise<void> {
+  const args = parseArgs(argv, [...commonFlags, "server", "ca"], ["json"]);
+  if (args.positionals.length > 1) throw new UsageError(`usage: ${lsUsage}`);
+  const repository = args.positionals[0];
+  if (repository !== undefined) checkName(repository);
+  const json = hasSwitch(args, "json");
+  const config = await adminConfigFromArgs(args);
+  const server = stringFlag(args, "server");
+  const source = server
+    ? await createRemoteRegistry({ server, ca: stringFlag(args, "ca"), certs: config.certs })
+    : localInventory(config.data);
+  if (repository === undefined) {
+    const names = await source.repositories();
+    process.stdout.write(json ? `${JSON.stringify(names)}\n` : names.map((n) => `${n}\n`).join(""));
+    return;
+  }
+  const images = await source.images(repository);
+  if (json) {
+    process.stdout.write(`${JSON.stringify(images)}\n`);
+    return;
+  }
+  process.stdout.write(table(images));
+}
+
+function localInventory(data: string) {
+  requireExisting(data, "the storage root", "--data DIR");
+  const inventory = createInventory({ storage: createFilesystemDriver(data), auditDir: auditDir(data) });
+  return {
+    repositories: () => inventory.repositories(),
+    async images(repository: string): Promise<ImageSummary[]> {
+      const all: ImageSummary[] = [];
+      let last: string | undefined;
+      for (;;) {
+        const page = await inventory.tags(repository, { ...(last ? { last } : {}), n: 1000 });
+        all.push(...page.images);
+        if (!page.next) return all;
+        last = page.next;
+      }
+    },
+  };
+}
+
+function checkName(name: string): void {
+  try {
+    checkRepositoryName(name);
+  } catch {
+    throw new UsageError(`${name}: not a repository name\nusage: ${lsUsage}`);
+  }
+}
+
+function table(images: readonly ImageSummary[]): string {
+  const rows = [
+    ["TAG", "DIGEST", "SIZE", "PLATFORMS", "PUSHED", "BY"],
+    ...images.map((i) => [
+      i.tag,
+      i.digest.slice(0, 19),
+      humanBytes(i.size),
+      i.platforms.join(",") || "-",
+      i.pushedAt ?? "-",
+      i.pushedBy ?? "-",
+    ]),
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => `${r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()}\n`).join("");
+}
+
+function humanBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
