@@ -19,8 +19,6 @@ import { createFilesystemDriver } from "./registry/storage/filesystem.js";
 import { checkWritable } from "./registry/storage/writable-check.js";
 
 const consoleSessionMs = 8 * 60 * 60 * 1000;
-/** What the console's dry run counts as reclaimable: blobs older than GC's default grace period. */
-const consoleGcGraceMs = 60 * 60 * 1000;
 
 export interface Portcullis {
   gateway: Gateway;
@@ -69,7 +67,12 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
   const storage = upstream ? undefined : createFilesystemDriver(config.data);
   const consoleRegistry = storage && {
     inventory: createInventory({ storage, auditDir: auditDir(config.data) }),
-    gcDryRun: () => createGarbageCollector({ storage, graceMs: consoleGcGraceMs }).run({ dryRun: true }),
+    gcDryRun: () =>
+      createGarbageCollector({
+        storage,
+        graceMs: config.gc.graceSeconds * 1000,
+        uploadGraceMs: config.gc.uploadGraceSeconds * 1000,
+      }).run({ dryRun: true, untagged: config.gc.untagged === "remove" }),
   };
   const gateway = await startGateway({
     listen: deps.handedPort === undefined ? listen : { handed: true, port: deps.handedPort },

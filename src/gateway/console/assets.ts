@@ -7,6 +7,7 @@ header button { color: #fff; background: transparent; border: 1px solid #fff; }
 header nav { display: flex; gap: 1rem; flex: 1; }
 header form { margin: 0; }
 main { padding: 1rem; max-width: 72rem; }
+form[role=search] { margin-bottom: 1rem; }
 table { border-collapse: collapse; width: 100%; background: #fff; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: left; vertical-align: top; }
 th { background: #eef1f6; }
