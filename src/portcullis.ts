@@ -1,7 +1,9 @@
 import { join } from "node:path";
-import { createAuditLog, type AuditLog } from "./audit/audit-log.js";
+import { auditDir, createAuditLog, type AuditLog } from "./audit/audit-log.js";
 import { authFromConfig, type AuthStack } from "./auth/from-config.js";
 import type { Config } from "./config/schema.js";
+import { ensureConsoleSessionKey } from "./gateway/console/session-key.js";
+import { createSessions } from "./gateway/console/sessions.js";
 import { createRateLimits, type RateLimits } from "./gateway/rate-limits.js";
 import { startGateway, type Gateway } from "./gateway/server.js";
 import { checkUpstream } from "./gateway/upstream-client.js";
@@ -11,8 +13,12 @@ import { loadSessionTicketKeys } from "./pki/session-tickets.js";
 import { certPaths, ensureTlsMaterial, loadSigningCa, type TlsMaterial } from "./pki/tls-material.js";
 import { watchServerCertificate } from "./pki/watch.js";
 import { createRegistry } from "./registry/app.js";
+import { createGarbageCollector } from "./registry/gc.js";
+import { createInventory } from "./registry/inventory.js";
 import { createFilesystemDriver } from "./registry/storage/filesystem.js";
 import { checkWritable } from "./registry/storage/writable-check.js";
+
+const consoleSessionMs = 8 * 60 * 60 * 1000;
 
 export interface Portcullis {
   gateway: Gateway;
@@ -58,24 +64,38 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
   });
   const upstream = config.upstream ? { url: config.upstream } : undefined;
   let current = material;
+  const storage = upstream ? undefined : createFilesystemDriver(config.data);
+  const consoleRegistry = storage && {
+    inventory: createInventory({ storage, auditDir: auditDir(config.data) }),
+    gcDryRun: () =>
+      createGarbageCollector({
+        storage,
+        graceMs: config.gc.graceSeconds * 1000,
+        uploadGraceMs: config.gc.uploadGraceSeconds * 1000,
+      }).run({ dryRun: true, untagged: config.gc.untagged === "remove" }),
+  };
   const gateway = await startGateway({
     listen: deps.handedPort === undefined ? listen : { handed: true, port: deps.handedPort },
     tls: material,
     sessionTicketKeys: await loadSessionTicketKeys(config.certs),
     ca: { current: () => current },
-    registry: upstream
-      ? { upstream }
-      : {
-          builtIn: createRegistry({
-            storage: createFilesystemDriver(config.data),
-            logger: logger.child({ layer: "registry" }),
-          }),
-        },
+    registry: storage
+      ? { builtIn: createRegistry({ storage, logger: logger.child({ layer: "registry" }) }) }
+      : { upstream: upstream as { url: string } },
     trustedProxies: config.trustedProxies,
     publicUrl: config.publicUrl,
     auth,
     audit,
     rateLimits,
+    console: {
+      sessions: createSessions({
+        key: await ensureConsoleSessionKey(config.certs),
+        revokedDir: join(config.data, "state", "console-signed-out"),
+        lifetimeMs: consoleSessionMs,
+      }),
+      registry: consoleRegistry,
+      auditDir: auditDir(config.data),
+    },
     readiness: {
       storage: () => checkWritable(config.data),
       ...(upstream ? { upstream: () => checkUpstream(upstream) } : {}),

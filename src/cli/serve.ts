@@ -4,6 +4,7 @@ import type { ReloadPlan } from "../config/reload.js";
 import type { Config } from "../config/schema.js";
 import { parseHostPort } from "../http/listen-address.js";
 import { createLogger, type Logger } from "../log.js";
+import { ensureConsoleSessionKey } from "../gateway/console/session-key.js";
 import { renewSessionTicketKeys } from "../pki/session-tickets.js";
 import { ensureTlsMaterial, loadSigningCa } from "../pki/tls-material.js";
 import { startPortcullis, type Portcullis } from "../portcullis.js";
@@ -41,6 +42,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
   const firstUser = await ensureFirstUser(config, hints);
   await ensureAuthKeys(config, await loadSigningCa(config));
   await renewSessionTicketKeys(config.certs);
+  await ensureConsoleSessionKey(config.certs);
   const count = config.workers || availableParallelism();
   const servers = await serveWithProcesses(config, logger, count, material.names);
 

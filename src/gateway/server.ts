@@ -13,6 +13,8 @@ import { isValidRepositoryName } from "../registry/names.js";
 import type { RegistryBackend } from "./backend.js";
 import { builtInBackend } from "./built-in-backend.js";
 import { createCaPages, type CaSource } from "./ca-pages.js";
+import { createConsole, type ConsoleRegistry } from "./console/routes.js";
+import type { Sessions } from "./console/sessions.js";
 import { createForwardedResolver } from "./forwarded.js";
 import { createHealth, type ReadinessCheck } from "./health.js";
 import { createMetrics, type Metrics } from "./metrics.js";
@@ -54,6 +56,8 @@ export interface GatewayOptions {
   /** Where security-relevant acts are recorded; nothing is recorded without it. */
   audit?: AuditLog;
   rateLimits?: RateLimits;
+  /** The web console at `/` (with `auth`); `registry` is absent with an upstream, which the console says. */
+  console?: { sessions: Sessions; registry?: ConsoleRegistry; auditDir?: string };
   /** Named checks behind `/readyz` (storage writable, upstream reachable, …). */
   readiness?: Record<string, ReadinessCheck>;
   /** Limits on slow and greedy clients; each has a default. */
@@ -133,10 +137,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     : (request) => backend.serve(request);
   const underV2 = (p: string) => p === "/v2" || p.startsWith("/v2/");
   const search = createSearchEndpoint({ ...deps, auth, repositories: () => backend.repositories() });
+  const webConsole = auth && options.console ? createConsole({ ...auth, ...deps, ...options.console }) : undefined;
 
   // prettier-ignore
   const routes: Route[] = [
-    { name: "root",    methods: read, match: exactly("/"),                           handle: redirectToCa },
+    ...(webConsole
+      ? webConsole.paths.map((path) => ({ name: "console", methods: [...read, "POST"], match: exactly(path), handle: webConsole.handle }))
+      : [{ name: "root", methods: read, match: exactly("/"), handle: redirectToCa }]),
     { name: "ca",      methods: read, match: (p) => p === "/ca" || p === "/ca/",     handle: ca.page },
     { name: "ca",      methods: read, match: exactly("/ca.crt"),                     handle: ca.pem },
     { name: "ca",      methods: read, match: exactly("/ca.der"),                     handle: ca.der },

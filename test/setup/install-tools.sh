@@ -21,6 +21,7 @@ TOOLS=(
   "curl curl"
   "systemd-analyze systemd"
   "gcc gcc"
+  "chromium chromium"
 )
 
 export DEBIAN_FRONTEND=noninteractive
