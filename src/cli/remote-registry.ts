@@ -94,6 +94,10 @@ export async function createRemoteRegistry(options: { server: string; ca: string
     if (answer.status === 401) {
       const challenge = String(answer.headers["www-authenticate"] ?? "");
       answer = await send(url, method, { ...headers, Authorization: `Bearer ${await token(scope, challenge)}` });
+      // A token for exactly this scope still refused: the policy left the action out of the grant.
+      if (answer.status === 401) {
+        throw new RemoteRegistryError(403, "DENIED", `requested access to the resource is denied (${scope})`);
+      }
     }
     return answer;
   }
