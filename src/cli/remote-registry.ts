@@ -45,7 +45,9 @@ export async function createRemoteRegistry(options: { server: string; ca: string
       const req = request(url, { method, headers, ...(ca ? { ca } : {}) }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
         res.on("error", reject);
       });
       req.setTimeout(30_000, () => req.destroy(new Error(`no answer from ${url.origin}`)));
@@ -215,5 +217,9 @@ function errorOf(answer: Answer, what: string): RemoteRegistryError {
   } catch {
     // not the registry's JSON error body
   }
-  return new RemoteRegistryError(answer.status, answer.status === 403 ? "DENIED" : "UNKNOWN", `HTTP ${answer.status} (${what})`);
+  return new RemoteRegistryError(
+    answer.status,
+    answer.status === 403 ? "DENIED" : "UNKNOWN",
+    `HTTP ${answer.status} (${what})`,
+  );
 }

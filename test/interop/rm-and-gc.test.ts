@@ -4,7 +4,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { runPortcullis } from "../support/cli-run.js";
-import { writeCertDir, writeContainersClientConfig, type ContainersClientConfig } from "../support/containers-client.js";
+import {
+  writeCertDir,
+  writeContainersClientConfig,
+  type ContainersClientConfig,
+} from "../support/containers-client.js";
 import { startDockerRegistry } from "../support/docker-registry.js";
 import { buildDockerSchema2Image, contentSummary, type BuiltImage } from "../support/images.js";
 import { portcullisUser } from "../support/portcullis-cli.js";
@@ -89,14 +93,32 @@ describe("portcullis rm and gc on a serving registry", () => {
     expect(names.code, names.stderr).toBe(0);
     expect(JSON.parse(names.stdout)).toEqual(["team/dropped", "team/kept", "team/remote", "team/shared"]);
     const tags = await local(["ls", "team/shared", "--json"]);
-    const listed = JSON.parse(tags.stdout) as { tag: string; digest: string; size: number; platforms: string[]; pushedBy?: string }[];
+    const listed = JSON.parse(tags.stdout) as {
+      tag: string;
+      digest: string;
+      size: number;
+      platforms: string[];
+      pushedBy?: string;
+    }[];
     const shared = images.get("shared")!;
     expect(listed.map((i) => i.tag)).toEqual(["a", "b"]);
-    expect(listed[0]).toMatchObject({ digest: shared.descriptor.digest, size: imageBytes(shared), platforms: ["linux/amd64"], pushedBy: "admin" });
+    expect(listed[0]).toMatchObject({
+      digest: shared.descriptor.digest,
+      size: imageBytes(shared),
+      platforms: ["linux/amd64"],
+      pushedBy: "admin",
+    });
     const remote = await asUser(erin, ["ls", "team/shared", "--json"]);
     expect(remote.code, remote.stderr).toBe(0);
     expect(JSON.parse(remote.stdout)).toEqual(
-      listed.map(({ repository, tag, digest, mediaType, size, platforms }) => ({ repository, tag, digest, mediaType, size, platforms })),
+      listed.map(({ repository, tag, digest, mediaType, size, platforms }) => ({
+        repository,
+        tag,
+        digest,
+        mediaType,
+        size,
+        platforms,
+      })),
     );
   });
 
@@ -128,7 +150,10 @@ describe("portcullis rm and gc on a serving registry", () => {
     expect(JSON.parse(run.stdout).gc.bytes).toBe(imageBytes(images.get("dropped")!));
     expect(before - (await blobBytes(serve.dataDir))).toBe(imageBytes(images.get("dropped")!));
 
-    for (const [name, ref] of [["kept", "team/kept:v1"], ["shared", "team/shared:a"]] as const) {
+    for (const [name, ref] of [
+      ["kept", "team/kept:v1"],
+      ["shared", "team/shared:a"],
+    ] as const) {
       const out = join(work.path, `pulled-${name}`);
       await copyOverTls(`docker://${registry}/${ref}`, `dir:${out}`, { ...client, creds: `erin:${erin.password}` });
       expect(contentSummary(await readDirCopy(out))).toEqual(contentSummary(images.get(name)!));
