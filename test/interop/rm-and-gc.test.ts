@@ -3,6 +3,7 @@ import { readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import type { ImageSummary } from "../../src/registry/inventory.js";
 import { runPortcullis } from "../support/cli-run.js";
 import {
   writeCertDir,
