@@ -94,13 +94,7 @@ describe("portcullis rm and gc on a serving registry", () => {
     expect(names.code, names.stderr).toBe(0);
     expect(JSON.parse(names.stdout)).toEqual(["team/dropped", "team/kept", "team/remote", "team/shared"]);
     const tags = await local(["ls", "team/shared", "--json"]);
-    const listed = JSON.parse(tags.stdout) as {
-      tag: string;
-      digest: string;
-      size: number;
-      platforms: string[];
-      pushedBy?: string;
-    }[];
+    const listed = JSON.parse(tags.stdout) as ImageSummary[];
     const shared = images.get("shared")!;
     expect(listed.map((i) => i.tag)).toEqual(["a", "b"]);
     expect(listed[0]).toMatchObject({
