@@ -36,7 +36,11 @@ export async function runCollection(deps: {
           action: "delete",
           result: "success",
           actor: deps.actor,
-          target: { repository: removal.repository, tag: removal.tag, ...(removal.digest ? { digest: removal.digest } : {}) },
+          target: {
+            repository: removal.repository,
+            tag: removal.tag,
+            ...(removal.digest ? { digest: removal.digest } : {}),
+          },
           detail: { reason: "retention", rule: removal.rule },
         }),
       );
@@ -49,7 +53,8 @@ export async function runCollection(deps: {
   const report = await gc.run({
     dryRun: deps.dryRun,
     settleMs: deps.settleMs,
-    untagged: (repository) => config.gc.untagged === "remove" || retention.removesUntagged(config.retention, repository),
+    untagged: (repository) =>
+      config.gc.untagged === "remove" || retention.removesUntagged(config.retention, repository),
   });
   if (!deps.dryRun) {
     deps.audit?.record({

@@ -242,10 +242,17 @@ export const commands: readonly CommandEntry[] = [
     usage: ["portcullis ls [REPO] [--json]", "portcullis ls [REPO] --server URL [--ca FILE] [--json]"],
     flags: [
       ["--json", "one JSON document: the names, or the images"],
-      ["--server URL", "ask a running server through its API (credentials: PORTCULLIS_USERNAME/PASSWORD or the docker/podman login)"],
+      [
+        "--server URL",
+        "ask a running server through its API (credentials: PORTCULLIS_USERNAME/PASSWORD or the docker/podman login)",
+      ],
       ["--ca FILE", "with --server: the CA to trust (default: ca.crt in --certs, else the system's)"],
     ],
-    examples: ["portcullis ls", "portcullis ls team/app --json", "portcullis ls team/app --server https://registry.example.com:5000"],
+    examples: [
+      "portcullis ls",
+      "portcullis ls team/app --json",
+      "portcullis ls team/app --server https://registry.example.com:5000",
+    ],
     run: async (argv) => (await import("./ls.js")).runLs(argv),
   },
   {
@@ -261,7 +268,11 @@ export const commands: readonly CommandEntry[] = [
       ["--server URL", "delete through a running server's API; the policy's `delete` action decides"],
       ["--ca FILE", "with --server: the CA to trust (default: ca.crt in --certs, else the system's)"],
     ],
-    examples: ["portcullis rm team/app:old", "portcullis rm team/app@sha256:...", "portcullis rm team/app:1.2 --all-tags"],
+    examples: [
+      "portcullis rm team/app:old",
+      "portcullis rm team/app@sha256:...",
+      "portcullis rm team/app:1.2 --all-tags",
+    ],
     run: async (argv) => (await import("./rm.js")).runRm(argv),
   },
   {
@@ -269,7 +280,10 @@ export const commands: readonly CommandEntry[] = [
     summary: "apply the retention rules, then collect garbage while the server keeps serving",
     usage: ["portcullis gc [--dry-run] [--json] [--settle SECONDS]"],
     flags: [
-      ["--dry-run", "list what would go (tags with the rule that removes them, manifests, blobs, uploads) and the bytes"],
+      [
+        "--dry-run",
+        "list what would go (tags with the rule that removes them, manifests, blobs, uploads) and the bytes",
+      ],
       ["--json", "the report as one JSON object"],
       ["--settle SECONDS", "how long unreferenced blobs stay marked before this run removes them (default 5)"],
     ],

@@ -17,7 +17,8 @@ export async function runGc(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, [...commonFlags, "settle"], ["dry-run", "json"]);
   if (args.positionals.length > 0) throw new UsageError(`usage: ${gcUsage}`);
   const settle = Number(stringFlag(args, "settle") ?? "5");
-  if (!Number.isFinite(settle) || settle < 0) throw new UsageError(`--settle expects seconds, e.g. 5\nusage: ${gcUsage}`);
+  if (!Number.isFinite(settle) || settle < 0)
+    throw new UsageError(`--settle expects seconds, e.g. 5\nusage: ${gcUsage}`);
   const config = await adminConfigFromArgs(args);
   requireExisting(config.data, "the storage root", "--data DIR");
   const dryRun = hasSwitch(args, "dry-run");

@@ -45,7 +45,9 @@ export async function createRemoteRegistry(options: { server: string; ca: string
       const req = request(url, { method, headers, ...(ca ? { ca } : {}) }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
         res.on("error", reject);
       });
       req.setTimeout(30_000, () => req.destroy(new Error(`no answer from ${url.origin}`)));
@@ -94,6 +96,10 @@ export async function createRemoteRegistry(options: { server: string; ca: string
     if (answer.status === 401) {
       const challenge = String(answer.headers["www-authenticate"] ?? "");
       answer = await send(url, method, { ...headers, Authorization: `Bearer ${await token(scope, challenge)}` });
+      // A token for exactly this scope still refused: the policy left the action out of the grant.
+      if (answer.status === 401) {
+        throw new RemoteRegistryError(403, "DENIED", `requested access to the resource is denied (${scope})`);
+      }
     }
     return answer;
   }
@@ -211,5 +217,9 @@ function errorOf(answer: Answer, what: string): RemoteRegistryError {
   } catch {
     // not the registry's JSON error body
   }
-  return new RemoteRegistryError(answer.status, answer.status === 403 ? "DENIED" : "UNKNOWN", `HTTP ${answer.status} (${what})`);
+  return new RemoteRegistryError(
+    answer.status,
+    answer.status === 403 ? "DENIED" : "UNKNOWN",
+    `HTTP ${answer.status} (${what})`,
+  );
 }

@@ -49,10 +49,14 @@ export async function runRm(argv: readonly string[]): Promise<void> {
     action: "delete",
     result: "success",
     actor: adminActor(),
-    target: { repository: reference.repository, ...("tag" in target ? { tag: target.tag } : { digest: target.digest.text }) },
+    target: {
+      repository: reference.repository,
+      ...("tag" in target ? { tag: target.tag } : { digest: target.digest.text }),
+    },
   });
   audit.close();
-  const what = "tag" in target ? `${reference.repository}:${target.tag}` : `${reference.repository}@${target.digest.text}`;
+  const what =
+    "tag" in target ? `${reference.repository}:${target.tag}` : `${reference.repository}@${target.digest.text}`;
   process.stdout.write(`removed ${what}; \`portcullis gc\` reclaims its space\n`);
 }
 

@@ -268,10 +268,7 @@ const retentionRuleSchema = z
     keepNewest: z.number().int().min(0).optional().describe("Keep the newest N tags by push time."),
     keepPulledWithinDays: z.number().min(0).optional().describe("Keep tags pulled within this many days."),
     removeUntagged: z.boolean().default(false).describe("Remove manifests no tag reaches."),
-    protect: z
-      .array(z.string().min(1))
-      .default([])
-      .describe("Tag globs never removed, e.g. `[\"v*\", latest]`."),
+    protect: z.array(z.string().min(1)).default([]).describe('Tag globs never removed, e.g. `["v*", latest]`.'),
   })
   .strict();
 

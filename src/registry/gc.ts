@@ -267,7 +267,14 @@ export function createGarbageCollector(deps: {
   };
 
   async function pass(options: GcOptions): Promise<GcReport> {
-    const report: GcReport = { dryRun: options.dryRun, manifests: [], blobs: [], uploads: [], bytes: 0, candidates: [] };
+    const report: GcReport = {
+      dryRun: options.dryRun,
+      manifests: [],
+      blobs: [],
+      uploads: [],
+      bytes: 0,
+      candidates: [],
+    };
     const names = await repositories("", layout.repositoriesRoot, []);
     const liveBlobs = new Set<string>();
     const untagged = options.untagged ?? false;

@@ -1,3 +1,4 @@
+import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createBlobStore } from "../../src/registry/blob-store.js";
 import { digestOf } from "../../src/registry/digest.js";
@@ -147,7 +148,7 @@ describe("garbage collection's mark", () => {
   it("sweeps uploads only once idle past their grace period", async () => {
     const now = Date.now();
     await storage.putContent(layout.uploadStartedAt("app", "old"), new Date(now).toISOString());
-    await storage.append(layout.uploadData("app", "old"), 0, [Buffer.from("partial")]);
+    await storage.append(layout.uploadData("app", "old"), 0, Readable.from([Buffer.from("partial")]));
     await storage.putContent(layout.uploadStartedAt("app", "new"), new Date(now).toISOString());
     const gc = createGarbageCollector({ storage, graceMs: 0, uploadGraceMs: 60_000, now: () => now + 30_000 });
     expect((await gc.run({ dryRun: false })).uploads).toEqual([]);
