@@ -52,6 +52,73 @@ const httpUrl = (schemes: readonly string[], rest = "") =>
     return undefined;
   });
 
+const upstreamNamePattern = /^[a-z0-9][a-z0-9._-]*$/;
+const upstreamName = z
+  .string()
+  .regex(upstreamNamePattern, "expected a name of lower-case letters, digits, `.`, `_` and `-`, such as hub");
+
+const upstreamUrl = httpUrl(["http", "https"]);
+const upstreamUrlOrName = custom((text) => {
+  if (text.includes("://")) {
+    const result = upstreamUrl.safeParse(text);
+    return result.success ? undefined : result.error.issues[0]?.message;
+  }
+  return upstreamNamePattern.test(text)
+    ? undefined
+    : "expected a URL such as http://HOST:PORT, or the name of an entry of upstreams";
+});
+
+export const upstreamEntrySchema = z
+  .object({
+    url: upstreamUrl.describe("The registry's address: https://HOST[:PORT] (or http:// on a trusted network)."),
+    username: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "The gateway's own account on the upstream; Basic or token auth is what the upstream's `/v2/` challenge asks for.",
+      ),
+    password: z.string().min(1).optional().describe("Its password (or use passwordFile)."),
+    passwordFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("A file holding the password (the first line), instead of password."),
+    ca: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("PEM bundle trusted for the upstream and its token service, instead of the system's CAs."),
+    connectTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(600_000)
+      .default(10_000)
+      .describe("Bound on connecting (TLS included), and on the first byte of an answer once a request is sent."),
+    idleTimeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(3_600_000)
+      .default(300_000)
+      .describe("A connection that sends and receives nothing for this long mid-request is given up."),
+  })
+  .strict()
+  .superRefine((upstream, ctx) => {
+    const issue = (path: string, message: string) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
+    if (upstream.password !== undefined && upstream.passwordFile !== undefined)
+      issue("passwordFile", "set password or passwordFile, not both");
+    const hasPassword = upstream.password !== undefined || upstream.passwordFile !== undefined;
+    if (upstream.username !== undefined && !hasPassword)
+      issue("password", "username needs a password: set password or passwordFile");
+    if (upstream.username === undefined && hasPassword)
+      issue("username", "a password is set, but there is no username to sign in as");
+    if (upstream.ca !== undefined && upstream.url.startsWith("http:"))
+      issue("ca", "set for a plain http:// URL, where no certificate is checked");
+  });
+
 const ldapSchema = z
   .object({
     url: z
@@ -255,9 +322,15 @@ export const configObjectSchema = z
       .max(256)
       .default(0)
       .describe("Server processes sharing the port; 0 is one per core. What they share lives on disk or in Redis."),
-    upstream: httpUrl(["http", "https"])
+    upstream: upstreamUrlOrName
       .optional()
-      .describe("Another V2 registry to front instead of the built-in one, e.g. http://127.0.0.1:5001."),
+      .describe(
+        "Another V2 registry to front instead of the built-in one: a URL (http://127.0.0.1:5001), or the name of an entry of upstreams, whose credentials and CA are then used.",
+      ),
+    upstreams: z
+      .record(upstreamName, upstreamEntrySchema)
+      .default({})
+      .describe("Remote registries by name, reached with the gateway's own credentials (never the clients')."),
     publicUrl: httpUrl(["https"], " (clients only speak HTTPS to a registry with a token server)")
       .optional()
       .describe("The URL clients use, when it differs from what they send as Host (a port mapping, a proxy)."),
@@ -341,6 +414,12 @@ export const configObjectSchema = z
 
 /** The config file's schema: its keys, and the checks between them (rules that can never match, undefined groups). */
 export const configSchema = configObjectSchema.superRefine((config, ctx) => {
+  if (config.upstream !== undefined && !config.upstream.includes("://") && !(config.upstream in config.upstreams))
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ["upstream"],
+      message: `no upstream "${config.upstream}" in upstreams (defined: ${Object.keys(config.upstreams).join(", ") || "none"})`,
+    });
   for (const [index, rule] of (config.policies ?? []).entries()) {
     const issue = (key: string, message: string) =>
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["policies", index, key], message });
@@ -362,5 +441,6 @@ export const configSchema = configObjectSchema.superRefine((config, ctx) => {
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type UpstreamEntryConfig = z.infer<typeof upstreamEntrySchema>;
 export type LdapConfig = z.infer<typeof ldapSchema>;
 export type RateLimitConfig = z.infer<typeof rateLimitSchema>;
