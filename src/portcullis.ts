@@ -3,16 +3,21 @@ import { createAuditLog, type AuditLog } from "./audit/audit-log.js";
 import { authFromConfig, type AuthStack } from "./auth/from-config.js";
 import type { Config } from "./config/schema.js";
 import { createRateLimits, type RateLimits } from "./gateway/rate-limits.js";
-import { startGateway, type Gateway } from "./gateway/server.js";
+import { builtInBackend } from "./gateway/built-in-backend.js";
+import { createForwardedResolver } from "./gateway/forwarded.js";
+import { startGateway, type Gateway, type GatewayOptions } from "./gateway/server.js";
 import { checkUpstream } from "./gateway/upstream-client.js";
 import { parseHostPort } from "./http/listen-address.js";
 import type { Logger } from "./log.js";
 import { loadSessionTicketKeys } from "./pki/session-tickets.js";
 import { certPaths, ensureTlsMaterial, loadSigningCa, type TlsMaterial } from "./pki/tls-material.js";
 import { watchServerCertificate } from "./pki/watch.js";
+import { createMirrorBackend } from "./mirror/backend.js";
+import { createMirrorRoutes } from "./mirror/routes.js";
 import { createRegistry } from "./registry/app.js";
 import { createFilesystemDriver } from "./registry/storage/filesystem.js";
 import { checkWritable } from "./registry/storage/writable-check.js";
+import { createUpstreamClients, type UpstreamClients } from "./upstream/clients.js";
 
 export interface Portcullis {
   gateway: Gateway;
@@ -57,20 +62,15 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
     logger,
   });
   const upstream = config.upstream ? { url: config.upstream } : undefined;
+  const mirrorUpstreams =
+    !upstream && config.mirrors.length > 0 ? createUpstreamClients(config, { logger }) : undefined;
   let current = material;
   const gateway = await startGateway({
     listen: deps.handedPort === undefined ? listen : { handed: true, port: deps.handedPort },
     tls: material,
     sessionTicketKeys: await loadSessionTicketKeys(config.certs),
     ca: { current: () => current },
-    registry: upstream
-      ? { upstream }
-      : {
-          builtIn: createRegistry({
-            storage: createFilesystemDriver(config.data),
-            logger: logger.child({ layer: "registry" }),
-          }),
-        },
+    registry: upstream ? { upstream } : builtInRegistry(config, logger, mirrorUpstreams),
     trustedProxies: config.trustedProxies,
     publicUrl: config.publicUrl,
     auth,
@@ -106,6 +106,28 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
       await auth.close();
       await rateLimits.close();
       audit.close();
+      mirrorUpstreams?.close();
     },
+  };
+}
+
+/** The built-in registry, with the configured pull-through caches in front of its mirrored repositories. */
+function builtInRegistry(
+  config: Readonly<Config>,
+  logger: Logger,
+  upstreams: UpstreamClients | undefined,
+): GatewayOptions["registry"] {
+  const storage = createFilesystemDriver(config.data);
+  const registry = createRegistry({ storage, logger: logger.child({ layer: "registry" }) });
+  if (!upstreams) return { builtIn: registry };
+  const forwarded = createForwardedResolver({ trustedProxies: config.trustedProxies, publicUrl: config.publicUrl });
+  return {
+    backend: createMirrorBackend({
+      builtIn: builtInBackend(registry, forwarded),
+      storage,
+      routes: createMirrorRoutes(config.mirrors),
+      upstream: (name) => upstreams.get(name),
+      logger: logger.child({ layer: "mirror" }),
+    }),
   };
 }

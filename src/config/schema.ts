@@ -303,6 +303,27 @@ const rateLimitSchema = z
   })
   .strict();
 
+const mirrorSchema = z
+  .object({
+    prefix: z
+      .string()
+      .regex(
+        /^$|^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\/$/,
+        'expected a repository path ending in "/", such as hub/, or "" for the whole name space',
+      )
+      .describe(
+        'Repositories under it come from the upstream without it: hub/library/alpine is library/alpine there; "" is every repository (docker\'s registry-mirrors).',
+      ),
+    upstream: upstreamName.describe("The entry of upstreams the repositories are fetched from."),
+    tagTtlSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(300)
+      .describe("How long a cached tag is served before the upstream is asked (a HEAD) whether it moved."),
+  })
+  .strict();
+
 /** The keys of the file, before the checks that span several of them. */
 export const configObjectSchema = z
   .object({
@@ -331,6 +352,12 @@ export const configObjectSchema = z
       .record(upstreamName, upstreamEntrySchema)
       .default({})
       .describe("Remote registries by name, reached with the gateway's own credentials (never the clients')."),
+    mirrors: z
+      .array(mirrorSchema)
+      .default([])
+      .describe(
+        "Pull-through caches: repositories under a prefix fetched from an upstream once, then served from storage.",
+      ),
     publicUrl: httpUrl(["https"], " (clients only speak HTTPS to a registry with a token server)")
       .optional()
       .describe("The URL clients use, when it differs from what they send as Host (a port mapping, a proxy)."),
@@ -420,6 +447,20 @@ export const configSchema = configObjectSchema.superRefine((config, ctx) => {
       path: ["upstream"],
       message: `no upstream "${config.upstream}" in upstreams (defined: ${Object.keys(config.upstreams).join(", ") || "none"})`,
     });
+  for (const [index, mirror] of config.mirrors.entries()) {
+    if (!(mirror.upstream in config.upstreams))
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["mirrors", index, "upstream"],
+        message: `no upstream "${mirror.upstream}" in upstreams (defined: ${Object.keys(config.upstreams).join(", ") || "none"})`,
+      });
+    if (config.mirrors.findIndex((other) => other.prefix === mirror.prefix) !== index)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["mirrors", index, "prefix"],
+        message: `prefix "${mirror.prefix}" is already mirrored by an earlier entry`,
+      });
+  }
   for (const [index, rule] of (config.policies ?? []).entries()) {
     const issue = (key: string, message: string) =>
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["policies", index, key], message });
@@ -442,5 +483,6 @@ export const configSchema = configObjectSchema.superRefine((config, ctx) => {
 
 export type Config = z.infer<typeof configSchema>;
 export type UpstreamEntryConfig = z.infer<typeof upstreamEntrySchema>;
+export type MirrorConfig = z.infer<typeof mirrorSchema>;
 export type LdapConfig = z.infer<typeof ldapSchema>;
 export type RateLimitConfig = z.infer<typeof rateLimitSchema>;
