@@ -1,11 +1,14 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { createWriteStream, readFileSync } from "node:fs";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { finished } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { writeCertDir, writeContainersClientConfig } from "../support/containers-client.js";
 import { startDockerRegistry, type DockerRegistry } from "../support/docker-registry.js";
-import { buildDockerSchema2Image, contentSummary, type BuiltImage } from "../support/images.js";
+import { MEDIA_TYPES, buildDockerSchema2Image, contentSummary, sha256, type BuiltImage } from "../support/images.js";
 import { portcullisUser } from "../support/portcullis-cli.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
 import { copyImage, copyOverTls, readDirCopy, type TlsClientOptions } from "../support/skopeo.js";
@@ -23,6 +26,75 @@ async function upstreamRequests(upstream: DockerRegistry): Promise<UpstreamReque
   for (const match of (await upstream.log()).matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) (\/v2\/\S*) HTTP\/[\d.]+"/g))
     found.push({ method: match[1] as string, path: match[2] as string });
   return found;
+}
+
+/**
+ * A schema2 image in a skopeo `dir:` whose one layer is `size` random bytes, written in chunks so it is
+ * never whole in memory (nothing between skopeo and the registries unpacks a layer).
+ */
+async function buildLargeImage(dir: string, size: number): Promise<BuiltImage> {
+  await mkdir(dir, { recursive: true });
+  const temp = join(dir, "layer.tmp");
+  const hash = createHash("sha256");
+  const out = createWriteStream(temp);
+  for (let written = 0; written < size; written += 4 * 1024 * 1024) {
+    const chunk = randomBytes(Math.min(4 * 1024 * 1024, size - written));
+    hash.update(chunk);
+    if (!out.write(chunk)) await once(out, "drain");
+  }
+  out.end();
+  await finished(out);
+  const layerDigest = `sha256:${hash.digest("hex")}`;
+  const config = Buffer.from(
+    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [layerDigest] } }),
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPES.dockerManifest,
+      config: { mediaType: MEDIA_TYPES.dockerConfig, digest: sha256(config), size: config.length },
+      layers: [{ mediaType: MEDIA_TYPES.dockerLayer, digest: layerDigest, size }],
+    }),
+  );
+  await rename(temp, join(dir, layerDigest.slice("sha256:".length)));
+  await writeFile(join(dir, sha256(config).slice("sha256:".length)), config);
+  await writeFile(join(dir, "manifest.json"), manifest);
+  await writeFile(join(dir, "version"), "Directory Transport Version: 1.1\n");
+  const descriptor = { mediaType: MEDIA_TYPES.dockerManifest, digest: sha256(manifest), size: manifest.length };
+  return {
+    path: dir,
+    reference: `dir:${dir}`,
+    descriptor,
+    manifests: new Map([[descriptor.digest, manifest]]),
+    blobs: new Map([
+      [sha256(config), config.length],
+      [layerDigest, size],
+    ]),
+  };
+}
+
+/** The largest VmRSS, in MiB, that `portcullis serve` or one of its workers has reached while `task` ran. */
+async function peakRssMiB(pid: number, task: Promise<unknown>): Promise<number> {
+  const rss = (p: number) => {
+    try {
+      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0) / 1024;
+    } catch {
+      return 0;
+    }
+  };
+  const tree = () => [
+    pid,
+    ...readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number),
+  ];
+  let peak = 0;
+  let running = true;
+  const done = task.finally(() => (running = false));
+  while (running) {
+    peak = Math.max(peak, ...tree().map(rss));
+    await Promise.race([done.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 50))]);
+  }
+  await done;
+  return peak;
 }
 
 const forRepository = (requests: UpstreamRequest[], repository: string) =>
@@ -118,6 +190,22 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     const push = copyOverTls(small.reference, `docker://${gateway}/hub/team/mine:1`, client);
 
     await expect(push).rejects.toThrow(/denied: hub\/team\/mine is a read-only mirror of upstream hub/);
+  });
+
+  it("caches a 512 MiB layer while streaming it to four clients at once, each server process staying under 200 MiB", async () => {
+    const large = await buildLargeImage(join(work.path, "large"), 512 * 1024 * 1024);
+    await copyImage(large.reference, `docker://${upstream.hostPort}/team/large:1`);
+
+    const pulls = Promise.all(Array.from({ length: 4 }, (_, i) => pull("hub/team/large:1", `large-${i}`)));
+    const peak = await peakRssMiB(serve.process.pid, pulls);
+
+    for (const pulled of await pulls) expect(pulled).toEqual(contentSummary(large));
+    const layer = [...large.blobs.keys()][1] as string;
+    const gets = forRepository(await upstreamRequests(upstream), "team/large").filter(
+      (request) => request.method === "GET" && request.path.endsWith(`/blobs/${layer}`),
+    );
+    expect(gets).toHaveLength(1);
+    expect(peak).toBeLessThan(200);
   });
 
   it("still serves cached images byte-identical once the upstream has stopped, and logs that it could not ask it", async () => {
