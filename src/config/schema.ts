@@ -447,6 +447,12 @@ export const configSchema = configObjectSchema.superRefine((config, ctx) => {
       path: ["upstream"],
       message: `no upstream "${config.upstream}" in upstreams (defined: ${Object.keys(config.upstreams).join(", ") || "none"})`,
     });
+  if (config.upstream !== undefined && config.mirrors.length > 0)
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ["mirrors"],
+      message: "mirrors are cached in the built-in registry, which `upstream` replaces: remove one of them",
+    });
   for (const [index, mirror] of config.mirrors.entries()) {
     if (!(mirror.upstream in config.upstreams))
       ctx.addIssue({

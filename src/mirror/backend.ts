@@ -63,7 +63,9 @@ export function createMirrorBackend(deps: MirrorBackendDeps): RegistryBackend & 
       await manifests.fill(client, target, parseReference(route.params.reference ?? ""));
     } else if (id === "blob.get") {
       const digest = parseDigest(route.params.digest ?? "");
-      if (request.method === "GET" && (await blobs.fill(client, target, digest, res)) === "streamed") return;
+      if (request.method === "HEAD") {
+        if ((await blobs.head(client, target, digest, res)) === "answered") return;
+      } else if ((await blobs.fill(client, target, digest, res)) === "streamed") return;
     } else if (id === "tags.list") {
       if (await tags.serve(client, target, request, logger)) return;
     }

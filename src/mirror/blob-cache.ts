@@ -5,10 +5,14 @@ import { createBlobStore } from "../registry/blob-store.js";
 import { digestFromHash, newHash, type Digest } from "../registry/digest.js";
 import { blobUnknown, RegistryError } from "../registry/errors.js";
 import type { StorageDriver } from "../registry/storage/driver.js";
+import { StorageUnavailable } from "../registry/storage/errors.js";
 import { layout } from "../registry/storage/layout.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import { askUpstream, describeFailure, upstreamUnavailable } from "./upstream-answer.js";
 import type { MirrorTarget } from "./routes.js";
+
+/** Each wait for the lock ends after 30 s; a fetch that others wait for longer than this many is stuck. */
+const maxLockWaits = 20;
 
 export interface BlobCacheDeps {
   storage: StorageDriver;
@@ -50,10 +54,7 @@ export function createBlobCache({ storage, logger }: BlobCacheDeps) {
     const temp = layout.uploadData(target.name, id);
     const length = upstream.headers["content-length"];
     res.writeHead(200, {
-      "Content-Type": "application/octet-stream",
-      "Docker-Content-Digest": digest.text,
-      ETag: `"${digest.text}"`,
-      "Cache-Control": "max-age=31536000",
+      ...blobHeaders(digest),
       ...(length === undefined ? {} : { "Content-Length": length }),
     });
     const hash = newHash(digest.algorithm);
@@ -97,13 +98,62 @@ export function createBlobCache({ storage, logger }: BlobCacheDeps) {
       digest: Digest,
       res: ServerResponse,
     ): Promise<"streamed" | "stored"> {
-      return storage.withLock(`cache-blob\n${digest.text}`, async () => {
-        if (await blobs.stat(target.name, digest)) return "stored";
-        if (await linkIfUpstreamHas(client, target, digest)) return "stored";
-        await fetchInto(client, target, digest, res);
-        return "streamed";
-      });
+      for (let attempt = 1; ; attempt++) {
+        let entered = false;
+        try {
+          return await storage.withLock(`cache-blob\n${digest.text}`, async () => {
+            entered = true;
+            if (await blobs.stat(target.name, digest)) return "stored";
+            if (await linkIfUpstreamHas(client, target, digest)) return "stored";
+            await fetchInto(client, target, digest, res);
+            return "streamed";
+          });
+        } catch (error) {
+          // Waiting for the lock timed out (storage reports it as unavailable) while another request still
+          // fetches the blob, a large one from a slow upstream: wait again, a while, as long as this client does.
+          const lockTimedOut = !entered && error instanceof StorageUnavailable;
+          if (!lockTimedOut || res.destroyed || attempt >= maxLockWaits) throw error;
+          logger.debug({ digest: digest.text }, "still waiting for another request's fetch of the blob");
+        }
+      }
     },
+
+    /**
+     * A HEAD for a blob: answered from the upstream's HEAD when it is not stored ("answered"), without a
+     * download; "stored" when storage serves it.
+     */
+    async head(
+      client: UpstreamClient,
+      target: MirrorTarget,
+      digest: Digest,
+      res: ServerResponse,
+    ): Promise<"answered" | "stored"> {
+      if (await blobs.stat(target.name, digest)) return "stored";
+      const head = await askUpstream(client, target, "HEAD", `blobs/${digest.text}`);
+      head.resume();
+      if (head.statusCode === 404) throw blobUnknown(digest.text);
+      if (head.statusCode !== 200) throw upstreamUnavailable(target, describeFailure(head));
+      if (await blobs.exists(digest)) {
+        await blobs.link(target.name, digest);
+        return "stored";
+      }
+      const length = head.headers["content-length"];
+      res.writeHead(200, {
+        ...blobHeaders(digest),
+        ...(length === undefined ? {} : { "Content-Length": length }),
+      });
+      res.end();
+      return "answered";
+    },
+  };
+}
+
+function blobHeaders(digest: Digest): Record<string, string> {
+  return {
+    "Content-Type": "application/octet-stream",
+    "Docker-Content-Digest": digest.text,
+    ETag: `"${digest.text}"`,
+    "Cache-Control": "max-age=31536000",
   };
 }
 
