@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream, readFileSync } from "node:fs";
 import { mkdir, rename, writeFile } from "node:fs/promises";
+import { get as httpsGet } from "node:https";
 import { join } from "node:path";
 import { finished } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +12,7 @@ import { startDockerRegistry, type DockerRegistry } from "../support/docker-regi
 import { MEDIA_TYPES, buildDockerSchema2Image, contentSummary, sha256, type BuiltImage } from "../support/images.js";
 import { portcullisUser } from "../support/portcullis-cli.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
+import { fetchToken } from "../support/registry-token.js";
 import { copyImage, copyOverTls, readDirCopy, type TlsClientOptions } from "../support/skopeo.js";
 import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
@@ -190,6 +192,34 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     const push = copyOverTls(small.reference, `docker://${gateway}/hub/team/mine:1`, client);
 
     await expect(push).rejects.toThrow(/denied: hub\/team\/mine is a read-only mirror of upstream hub/);
+  });
+
+  it("finishes fetching a blob into the cache when the client that asked for it disconnects", async () => {
+    const image = await buildDockerSchema2Image(join(work.path, "gone"), { layerSizes: [32 * 1024 * 1024] });
+    await copyImage(image.reference, `docker://${upstream.hostPort}/team/gone:1`);
+    const layer = [...image.blobs.entries()].find(([, size]) => size > 1024 * 1024)?.[0] as string;
+    const token = await fetchToken(serve.url, serve.caPem, user, password, ["repository:hub/team/gone:pull"]);
+
+    await new Promise<void>((resolve, reject) => {
+      const req = httpsGet(
+        `${serve.url}/v2/hub/team/gone/blobs/${layer}`,
+        { ca: serve.caPem, headers: { Authorization: `Bearer ${token}` } },
+        (res) => {
+          if (res.statusCode !== 200) reject(new Error(`the blob GET answered ${res.statusCode}`));
+          res.once("data", () => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
+      req.on("error", (error) => (req.destroyed ? undefined : reject(error)));
+    });
+    expect(await pull("hub/team/gone:1", "gone")).toEqual(contentSummary(image));
+
+    const gets = forRepository(await upstreamRequests(upstream), "team/gone").filter(
+      (request) => request.method === "GET" && request.path.endsWith(`/blobs/${layer}`),
+    );
+    expect(gets).toHaveLength(1);
   });
 
   it("caches a 512 MiB layer while streaming it to four clients at once, each server process staying under 200 MiB", async () => {
