@@ -194,6 +194,20 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     await expect(push).rejects.toThrow(/denied: hub\/team\/mine is a read-only mirror of upstream hub/);
   });
 
+  it("re-checks a tag past its TTL with a HEAD, and downloads its manifest again only when the tag moved", async () => {
+    await copyImage(small.reference, `docker://${upstream.hostPort}/library/busybox:1`);
+    expect(await pull("fresh/library/busybox:1", "busybox-first")).toEqual(contentSummary(small));
+    const before = (await upstreamRequests(upstream)).length;
+
+    expect(await pull("fresh/library/busybox:1", "busybox-unchanged")).toEqual(contentSummary(small));
+    const recheck = forRepository((await upstreamRequests(upstream)).slice(before), "library/busybox");
+    await copyImage(wide.reference, `docker://${upstream.hostPort}/library/busybox:1`);
+
+    expect(await pull("fresh/library/busybox:1", "busybox-moved")).toEqual(contentSummary(wide));
+    expect(recheck.length).toBeGreaterThan(0);
+    expect(recheck.filter((request) => request.method !== "HEAD")).toEqual([]);
+  });
+
   it("finishes fetching a blob into the cache when the client that asked for it disconnects", async () => {
     const image = await buildDockerSchema2Image(join(work.path, "gone"), { layerSizes: [32 * 1024 * 1024] });
     await copyImage(image.reference, `docker://${upstream.hostPort}/team/gone:1`);
