@@ -80,11 +80,19 @@ export function createMirrorBackend(deps: MirrorBackendDeps): RegistryBackend & 
       const { req, res } = request;
       void (async () => {
         try {
+          res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
           checkRepositoryName(target.name);
           await serveMirrored(request, target, options);
         } catch (error) {
-          res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
+          if (error instanceof UpstreamError)
+            logger.warn(
+              { upstream: target.upstream, repository: target.name, reason: error.message },
+              `upstream "${target.upstream}" could not be asked, and the request is not cached`,
+            );
+          else if (!(error instanceof RegistryError))
+            logger.error({ err: error, requestId: request.requestId }, "mirror request failed");
           if (res.headersSent || res.destroyed) {
+            // The status line is gone (a blob streaming from the upstream failed): cut the answer short.
             res.destroy();
             return;
           }
@@ -92,8 +100,6 @@ export function createMirrorBackend(deps: MirrorBackendDeps): RegistryBackend & 
             error instanceof UpstreamError
               ? new RegistryError("UNAVAILABLE", error.message, { upstream: target.upstream })
               : toRegistryError(error);
-          if (answer.status >= 500 && !(error instanceof RegistryError))
-            logger.error({ err: error, requestId: request.requestId }, "mirror request failed");
           if (!req.complete) res.setHeader("Connection", "close");
           options.observe?.({ kind: "refused", status: answer.status });
           sendError(res, answer);

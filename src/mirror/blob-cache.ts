@@ -66,21 +66,20 @@ export function createBlobCache({ storage, logger }: BlobCacheDeps) {
         teeToClient(upstream, res, (chunk) => hash.update(chunk)),
       );
       const actual = digestFromHash(hash, digest.algorithm);
-      if (actual.text !== digest.text)
+      if (actual.text !== digest.text) {
+        logger.warn(
+          { upstream: target.upstream, repository: target.name, expected: digest.text, actual: actual.text },
+          `upstream "${target.upstream}" sent a blob that is not the one asked for; it was not stored`,
+        );
         throw new RegistryError(
           "UNAVAILABLE",
           `upstream "${target.upstream}" sent a blob whose digest is not the one asked for; nothing was stored`,
           { expected: digest.text, actual: actual.text },
           502,
         );
+      }
       await blobs.commit(temp, digest);
       await blobs.link(target.name, digest);
-    } catch (error) {
-      logger.warn(
-        { upstream: target.upstream, repository: target.name, digest: digest.text, reason: describeFailure(error) },
-        `fetching a blob from upstream "${target.upstream}" failed`,
-      );
-      throw error;
     } finally {
       await storage.delete(layout.uploadDir(target.name, id));
     }

@@ -82,12 +82,12 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
       if (info && now() - info.modified.getTime() < target.tagTtlMs) return;
     }
     const fallBack = (failure: unknown) => {
-      if (!cached)
+      const context = { upstream: target.upstream, repository: name, tag, reason: describeFailure(failure) };
+      if (!cached) {
+        logger.warn(context, `upstream "${target.upstream}" could not be asked for the tag, and it is not cached`);
         throw failure instanceof RegistryError ? failure : upstreamUnavailable(target, describeFailure(failure));
-      logger.warn(
-        { upstream: target.upstream, repository: name, tag, reason: describeFailure(failure) },
-        `upstream "${target.upstream}" could not confirm the tag; serving the cached manifest`,
-      );
+      }
+      logger.warn(context, `upstream "${target.upstream}" could not confirm the tag; serving the cached manifest`);
     };
     let head: IncomingMessage;
     try {

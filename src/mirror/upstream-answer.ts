@@ -24,7 +24,7 @@ export async function askUpstream(
 export function upstreamUnavailable(target: MirrorTarget, why: string): RegistryError {
   return new RegistryError(
     "UNAVAILABLE",
-    `${target.name} is a mirror of upstream "${target.upstream}", which ${why}, and it is not cached`,
+    `${target.name} is not cached, and upstream "${target.upstream}" cannot be asked for it (${why})`,
     { upstream: target.upstream },
     503,
   );

@@ -261,6 +261,7 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     expect(await pull("hub/library/alpine:3", "after-stop")).toEqual(contentSummary(small));
     expect(await pull("hub/team/tool:1", "after-stop-tool")).toEqual(contentSummary(wide));
     expect(await pull("fresh/library/alpine:3", "fresh-after-stop")).toEqual(contentSummary(small));
+    await expect(pull("hub/library/never:1", "never")).rejects.toThrow(/503|unavailable/i);
     expect(await serve.output()).toMatch(/upstream \\?"hub\\?" could not confirm the tag; serving the cached manifest/);
   });
 });
