@@ -5,6 +5,8 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { get as httpsGet } from "node:https";
 import { join } from "node:path";
 import { finished } from "node:stream/promises";
+import { auditDir } from "../../src/audit/audit-log.js";
+import { readRecords } from "../../src/audit/reader.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { writeCertDir, writeContainersClientConfig } from "../support/containers-client.js";
@@ -172,6 +174,16 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     expect(await pull("hub/library/alpine:3", "second")).toEqual(contentSummary(small));
 
     expect(forRepository(await upstreamRequests(upstream), "library/alpine")).toEqual(afterFirst);
+  });
+
+  it("records pulls through the cache in the audit log, as pulls of pushed images are", () => {
+    const pulls = [...readRecords(auditDir(serve.dataDir))]
+      .flatMap((entry) => (entry.record ? [entry.record] : []))
+      .filter((record) => record.action === "pull" && record.target?.repository === "hub/library/alpine")
+      .map((record) => [record.result, record.target?.tag, record.target?.digest]);
+
+    expect(pulls.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(pulls.map((entry) => entry.join(" ")))).toEqual(new Set([`success 3 ${small.descriptor.digest}`]));
   });
 
   it("fetches each blob from the upstream exactly once when ten clients pull an uncached image at once", async () => {
