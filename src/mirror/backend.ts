@@ -47,7 +47,7 @@ export function createMirrorBackend(deps: MirrorBackendDeps): RegistryBackend & 
   const { builtIn, routes, logger } = deps;
   const manifests = createManifestCache(deps);
   const blobs = createBlobCache(deps);
-  const tags = createTagsView();
+  const tags = createTagsView(deps);
   const catalog = createCatalog(deps.storage);
 
   async function serveMirrored(request: V2Request, target: MirrorTarget, options: ServeOptions): Promise<void> {
@@ -67,7 +67,7 @@ export function createMirrorBackend(deps: MirrorBackendDeps): RegistryBackend & 
         if ((await blobs.head(client, target, digest, res)) === "answered") return;
       } else if ((await blobs.fill(client, target, digest, res)) === "streamed") return;
     } else if (id === "tags.list") {
-      if (await tags.serve(client, target, request, logger)) return;
+      if (await tags.serve(client, target, request)) return;
     }
     builtIn.serve(request, options);
   }

@@ -9,10 +9,10 @@ import type { MirrorTarget } from "./routes.js";
 const maxTagListBytes = 4 * 1024 * 1024;
 
 /** A mirrored repository's tags as the upstream lists them now, under the name clients use here. */
-export function createTagsView() {
+export function createTagsView({ logger }: { logger: Logger }) {
   return {
     /** True when the upstream's list was sent; false when the cached tags should be served instead. */
-    async serve(client: UpstreamClient, target: MirrorTarget, request: V2Request, logger: Logger): Promise<boolean> {
+    async serve(client: UpstreamClient, target: MirrorTarget, request: V2Request): Promise<boolean> {
       const query = request.query.toString();
       let failure: unknown;
       try {

@@ -15,6 +15,7 @@ import { MEDIA_TYPES, buildDockerSchema2Image, contentSummary, sha256, type Buil
 import { portcullisUser } from "../support/portcullis-cli.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
 import { fetchToken } from "../support/registry-token.js";
+import { httpsRequest } from "../support/https-client.js";
 import { copyImage, copyOverTls, readDirCopy, type TlsClientOptions } from "../support/skopeo.js";
 import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
@@ -159,6 +160,15 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     await work?.stop();
   });
 
+  async function tagsOf(repository: string): Promise<unknown> {
+    const token = await fetchToken(serve.url, serve.caPem, user, password, [`repository:${repository}:pull`]);
+    const res = await httpsRequest(`${serve.url}/v2/${repository}/tags/list`, {
+      ca: serve.caPem,
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    return { status: res.status, body: JSON.parse(res.body.toString("utf8")) as unknown };
+  }
+
   async function pull(repository: string, out: string) {
     const dir = join(work.path, "out", out);
     await copyOverTls(`docker://${gateway}/${repository}`, `dir:${dir}`, client);
@@ -220,6 +230,15 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     expect(recheck.filter((request) => request.method !== "HEAD")).toEqual([]);
   });
 
+  it("lists a mirrored repository's tags as the upstream has them, under the mirror's name", async () => {
+    await copyImage(small.reference, `docker://${upstream.hostPort}/library/alpine:edge`);
+
+    expect(await tagsOf("hub/library/alpine")).toEqual({
+      status: 200,
+      body: { name: "hub/library/alpine", tags: ["3", "edge"] },
+    });
+  });
+
   it("finishes fetching a blob into the cache when the client that asked for it disconnects", async () => {
     const image = await buildDockerSchema2Image(join(work.path, "gone"), { layerSizes: [32 * 1024 * 1024] });
     await copyImage(image.reference, `docker://${upstream.hostPort}/team/gone:1`);
@@ -273,6 +292,10 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     expect(await pull("hub/library/alpine:3", "after-stop")).toEqual(contentSummary(small));
     expect(await pull("hub/team/tool:1", "after-stop-tool")).toEqual(contentSummary(wide));
     expect(await pull("fresh/library/alpine:3", "fresh-after-stop")).toEqual(contentSummary(small));
+    expect(await tagsOf("hub/library/alpine")).toEqual({
+      status: 200,
+      body: { name: "hub/library/alpine", tags: ["3"] },
+    });
     await expect(pull("hub/library/never:1", "never")).rejects.toThrow(/503|unavailable/i);
     expect(await serve.output()).toMatch(/upstream \\?"hub\\?" could not confirm the tag; serving the cached manifest/);
   });
