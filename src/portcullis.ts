@@ -9,11 +9,11 @@ import { startGateway, type Gateway, type GatewayOptions } from "./gateway/serve
 import { checkUpstream } from "./gateway/upstream-client.js";
 import { parseHostPort } from "./http/listen-address.js";
 import type { Logger } from "./log.js";
+import { createMirrorBackend } from "./mirror/backend.js";
+import { createMirrorRoutes } from "./mirror/routes.js";
 import { loadSessionTicketKeys } from "./pki/session-tickets.js";
 import { certPaths, ensureTlsMaterial, loadSigningCa, type TlsMaterial } from "./pki/tls-material.js";
 import { watchServerCertificate } from "./pki/watch.js";
-import { createMirrorBackend } from "./mirror/backend.js";
-import { createMirrorRoutes } from "./mirror/routes.js";
 import { createRegistry } from "./registry/app.js";
 import { createFilesystemDriver } from "./registry/storage/filesystem.js";
 import { checkWritable } from "./registry/storage/writable-check.js";
