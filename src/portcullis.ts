@@ -5,18 +5,24 @@ import type { Config } from "./config/schema.js";
 import { ensureConsoleSessionKey } from "./gateway/console/session-key.js";
 import { createSessions } from "./gateway/console/sessions.js";
 import { createRateLimits, type RateLimits } from "./gateway/rate-limits.js";
-import { startGateway, type Gateway } from "./gateway/server.js";
+import { builtInBackend } from "./gateway/built-in-backend.js";
+import { createForwardedResolver } from "./gateway/forwarded.js";
+import { startGateway, type Gateway, type GatewayOptions } from "./gateway/server.js";
 import { checkUpstream } from "./gateway/upstream-client.js";
 import { parseHostPort } from "./http/listen-address.js";
 import type { Logger } from "./log.js";
+import { createMirrorBackend } from "./mirror/backend.js";
+import { createMirrorRoutes } from "./mirror/routes.js";
 import { loadSessionTicketKeys } from "./pki/session-tickets.js";
 import { certPaths, ensureTlsMaterial, loadSigningCa, type TlsMaterial } from "./pki/tls-material.js";
 import { watchServerCertificate } from "./pki/watch.js";
 import { createRegistry } from "./registry/app.js";
 import { createGarbageCollector } from "./registry/gc.js";
 import { createInventory } from "./registry/inventory.js";
+import type { StorageDriver } from "./registry/storage/driver.js";
 import { createFilesystemDriver } from "./registry/storage/filesystem.js";
 import { checkWritable } from "./registry/storage/writable-check.js";
+import { createUpstreamClients, type UpstreamClients } from "./upstream/clients.js";
 
 const consoleSessionMs = 8 * 60 * 60 * 1000;
 
@@ -63,6 +69,8 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
     logger,
   });
   const upstream = config.upstream ? { url: config.upstream } : undefined;
+  const mirrorUpstreams =
+    !upstream && config.mirrors.length > 0 ? createUpstreamClients(config, { logger }) : undefined;
   let current = material;
   const storage = upstream ? undefined : createFilesystemDriver(config.data);
   const consoleRegistry = storage && {
@@ -80,7 +88,7 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
     sessionTicketKeys: await loadSessionTicketKeys(config.certs),
     ca: { current: () => current },
     registry: storage
-      ? { builtIn: createRegistry({ storage, logger: logger.child({ layer: "registry" }) }) }
+      ? builtInRegistry(config, storage, logger, mirrorUpstreams)
       : { upstream: upstream as { url: string } },
     trustedProxies: config.trustedProxies,
     publicUrl: config.publicUrl,
@@ -126,6 +134,28 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
       await auth.close();
       await rateLimits.close();
       audit.close();
+      mirrorUpstreams?.close();
     },
+  };
+}
+
+/** The built-in registry, with the configured pull-through caches in front of its mirrored repositories. */
+function builtInRegistry(
+  config: Readonly<Config>,
+  storage: StorageDriver,
+  logger: Logger,
+  upstreams: UpstreamClients | undefined,
+): GatewayOptions["registry"] {
+  const registry = createRegistry({ storage, logger: logger.child({ layer: "registry" }) });
+  if (!upstreams) return { builtIn: registry };
+  const forwarded = createForwardedResolver({ trustedProxies: config.trustedProxies, publicUrl: config.publicUrl });
+  return {
+    backend: createMirrorBackend({
+      builtIn: builtInBackend(registry, forwarded),
+      storage,
+      routes: createMirrorRoutes(config.mirrors),
+      upstream: (name) => upstreams.get(name),
+      logger: logger.child({ layer: "mirror" }),
+    }),
   };
 }

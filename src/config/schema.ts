@@ -52,6 +52,73 @@ const httpUrl = (schemes: readonly string[], rest = "") =>
     return undefined;
   });
 
+const upstreamNamePattern = /^[a-z0-9][a-z0-9._-]*$/;
+const upstreamName = z
+  .string()
+  .regex(upstreamNamePattern, "expected a name of lower-case letters, digits, `.`, `_` and `-`, such as hub");
+
+const upstreamUrl = httpUrl(["http", "https"]);
+const upstreamUrlOrName = custom((text) => {
+  if (text.includes("://")) {
+    const result = upstreamUrl.safeParse(text);
+    return result.success ? undefined : result.error.issues[0]?.message;
+  }
+  return upstreamNamePattern.test(text)
+    ? undefined
+    : "expected a URL such as http://HOST:PORT, or the name of an entry of upstreams";
+});
+
+export const upstreamEntrySchema = z
+  .object({
+    url: upstreamUrl.describe("The registry's address: https://HOST[:PORT] (or http:// on a trusted network)."),
+    username: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "The gateway's own account on the upstream; Basic or token auth is what the upstream's `/v2/` challenge asks for.",
+      ),
+    password: z.string().min(1).optional().describe("Its password (or use passwordFile)."),
+    passwordFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("A file holding the password (the first line), instead of password."),
+    ca: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("PEM bundle trusted for the upstream and its token service, instead of the system's CAs."),
+    connectTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(600_000)
+      .default(10_000)
+      .describe("Bound on connecting (TLS included), and on the first byte of an answer once a request is sent."),
+    idleTimeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(3_600_000)
+      .default(300_000)
+      .describe("A connection that sends and receives nothing for this long mid-request is given up."),
+  })
+  .strict()
+  .superRefine((upstream, ctx) => {
+    const issue = (path: string, message: string) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
+    if (upstream.password !== undefined && upstream.passwordFile !== undefined)
+      issue("passwordFile", "set password or passwordFile, not both");
+    const hasPassword = upstream.password !== undefined || upstream.passwordFile !== undefined;
+    if (upstream.username !== undefined && !hasPassword)
+      issue("password", "username needs a password: set password or passwordFile");
+    if (upstream.username === undefined && hasPassword)
+      issue("username", "a password is set, but there is no username to sign in as");
+    if (upstream.ca !== undefined && upstream.url.startsWith("http:"))
+      issue("ca", "set for a plain http:// URL, where no certificate is checked");
+  });
+
 const ldapSchema = z
   .object({
     url: z
@@ -272,6 +339,27 @@ const retentionRuleSchema = z
   })
   .strict();
 
+const mirrorSchema = z
+  .object({
+    prefix: z
+      .string()
+      .regex(
+        /^$|^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\/$/,
+        'expected a repository path ending in "/", such as hub/, or "" for the whole name space',
+      )
+      .describe(
+        'Repositories under it come from the upstream without it: hub/library/alpine is library/alpine there; "" is every repository (docker\'s registry-mirrors).',
+      ),
+    upstream: upstreamName.describe("The entry of upstreams the repositories are fetched from."),
+    tagTtlSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(300)
+      .describe("How long a cached tag is served before the upstream is asked (a HEAD) whether it moved."),
+  })
+  .strict();
+
 /** The keys of the file, before the checks that span several of them. */
 export const configObjectSchema = z
   .object({
@@ -291,9 +379,21 @@ export const configObjectSchema = z
       .max(256)
       .default(0)
       .describe("Server processes sharing the port; 0 is one per core. What they share lives on disk or in Redis."),
-    upstream: httpUrl(["http", "https"])
+    upstream: upstreamUrlOrName
       .optional()
-      .describe("Another V2 registry to front instead of the built-in one, e.g. http://127.0.0.1:5001."),
+      .describe(
+        "Another V2 registry to front instead of the built-in one: a URL (http://127.0.0.1:5001), or the name of an entry of upstreams, whose credentials and CA are then used.",
+      ),
+    upstreams: z
+      .record(upstreamName, upstreamEntrySchema)
+      .default({})
+      .describe("Remote registries by name, reached with the gateway's own credentials (never the clients')."),
+    mirrors: z
+      .array(mirrorSchema)
+      .default([])
+      .describe(
+        "Pull-through caches: repositories under a prefix fetched from an upstream once, then served from storage.",
+      ),
     publicUrl: httpUrl(["https"], " (clients only speak HTTPS to a registry with a token server)")
       .optional()
       .describe("The URL clients use, when it differs from what they send as Host (a port mapping, a proxy)."),
@@ -384,6 +484,32 @@ export const configObjectSchema = z
 
 /** The config file's schema: its keys, and the checks between them (rules that can never match, undefined groups). */
 export const configSchema = configObjectSchema.superRefine((config, ctx) => {
+  if (config.upstream !== undefined && !config.upstream.includes("://") && !(config.upstream in config.upstreams))
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ["upstream"],
+      message: `no upstream "${config.upstream}" in upstreams (defined: ${Object.keys(config.upstreams).join(", ") || "none"})`,
+    });
+  if (config.upstream !== undefined && config.mirrors.length > 0)
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ["mirrors"],
+      message: "mirrors are cached in the built-in registry, which `upstream` replaces: remove one of them",
+    });
+  for (const [index, mirror] of config.mirrors.entries()) {
+    if (!(mirror.upstream in config.upstreams))
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["mirrors", index, "upstream"],
+        message: `no upstream "${mirror.upstream}" in upstreams (defined: ${Object.keys(config.upstreams).join(", ") || "none"})`,
+      });
+    if (config.mirrors.findIndex((other) => other.prefix === mirror.prefix) !== index)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["mirrors", index, "prefix"],
+        message: `prefix "${mirror.prefix}" is already mirrored by an earlier entry`,
+      });
+  }
   for (const [index, rule] of (config.policies ?? []).entries()) {
     const issue = (key: string, message: string) =>
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["policies", index, key], message });
@@ -405,6 +531,8 @@ export const configSchema = configObjectSchema.superRefine((config, ctx) => {
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type UpstreamEntryConfig = z.infer<typeof upstreamEntrySchema>;
+export type MirrorConfig = z.infer<typeof mirrorSchema>;
 export type LdapConfig = z.infer<typeof ldapSchema>;
 export type GcConfig = z.infer<typeof gcSchema>;
 export type RetentionRuleConfig = z.infer<typeof retentionRuleSchema>;

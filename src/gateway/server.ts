@@ -48,8 +48,8 @@ export interface GatewayOptions {
   /** 48 bytes that encrypt TLS session tickets; processes sharing them resume each other's sessions. */
   sessionTicketKeys?: Buffer;
   ca: CaSource;
-  /** The built-in registry, called in this process, or a V2 registry to stream to. */
-  registry: { builtIn: Registry } | { upstream: UpstreamTarget };
+  /** The built-in registry (in this process), a V2 registry to stream to, or a backend composed by the caller. */
+  registry: { builtIn: Registry } | { upstream: UpstreamTarget } | { backend: RegistryBackend };
   trustedProxies: readonly string[];
   publicUrl?: string;
   auth?: GatewayAuth;
@@ -117,14 +117,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = createMetrics();
   const forwarded = createForwardedResolver({ trustedProxies: options.trustedProxies, publicUrl: options.publicUrl });
   const backend: RegistryBackend =
-    "builtIn" in options.registry
-      ? builtInBackend(options.registry.builtIn, forwarded)
-      : // http-proxy is loaded only for an upstream.
-        (await import("./upstream-backend.js")).upstreamBackend({
-          upstream: options.registry.upstream,
-          forwarded,
-          logger,
-        });
+    "backend" in options.registry
+      ? options.registry.backend
+      : "builtIn" in options.registry
+        ? builtInBackend(options.registry.builtIn, forwarded)
+        : // http-proxy is loaded only for an upstream.
+          (await import("./upstream-backend.js")).upstreamBackend({
+            upstream: options.registry.upstream,
+            forwarded,
+            logger,
+          });
   const ca = createCaPages(options.ca);
   const health = createHealth(options.readiness ?? {});
   const deps = { audit, forwarded, metrics, logger, rateLimits: options.rateLimits };

@@ -1,0 +1,39 @@
+import type { IncomingMessage } from "node:http";
+import { RegistryError } from "../registry/errors.js";
+import type { UpstreamClient } from "../upstream/client.js";
+import { UpstreamError } from "../upstream/errors.js";
+import type { MirrorTarget } from "./routes.js";
+
+/** What a mirror asks its upstream for one repository; the answer's body is the caller's to read or drop. */
+export async function askUpstream(
+  client: UpstreamClient,
+  target: MirrorTarget,
+  method: "GET" | "HEAD",
+  resource: string,
+  headers: Record<string, string> = {},
+): Promise<IncomingMessage> {
+  return client.request({
+    method,
+    path: `/v2/${target.remoteName}/${resource}`,
+    scope: `repository:${target.remoteName}:pull`,
+    headers,
+  });
+}
+
+/** Why the upstream gave nothing usable, as the error a client is answered with when nothing is cached. */
+export function upstreamUnavailable(target: MirrorTarget, why: string): RegistryError {
+  return new RegistryError(
+    "UNAVAILABLE",
+    `${target.name} is not cached, and upstream "${target.upstream}" cannot be asked for it (${why})`,
+    { upstream: target.upstream },
+    503,
+  );
+}
+
+/** A short reason for a log line or an error: the upstream's status, or how the request failed. */
+export function describeFailure(failure: IncomingMessage | unknown): string {
+  if (failure instanceof UpstreamError) return failure.message;
+  const status = (failure as IncomingMessage).statusCode;
+  if (status !== undefined) return `answered ${status}`;
+  return (failure as Error).message;
+}
