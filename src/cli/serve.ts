@@ -12,6 +12,7 @@ import { parseArgs, type ParsedArgs } from "./args.js";
 import { adminFlags, commonFlags, configFromArgs } from "./config-args.js";
 import { startBanner } from "./banner.js";
 import { UsageError } from "./errors.js";
+import { startCollectionSchedule } from "./collection-schedule.js";
 import { startServeReloader } from "./serve-reload.js";
 import { listenShared, serveHandedConnections, startWorkers, workerEnv, type Workers } from "./workers.js";
 
@@ -47,6 +48,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
   const servers = await serveWithProcesses(config, logger, count, material.names);
 
   let tlsConfig = config;
+  let currentConfig = config;
   const renew = () =>
     ensureTlsMaterial({ config: tlsConfig })
       .then((renewed) => {
@@ -62,6 +64,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     config,
     async (next, plan) => {
       applyReload(servers.here, next, plan);
+      currentConfig = next;
       if (plan.reload.includes("tls") || plan.restart.includes("publicUrl")) {
         tlsConfig = next;
         await renew();
@@ -70,6 +73,11 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     logger,
   );
   process.on("SIGHUP", () => servers.signal("SIGHUP"));
+  const collection = startCollectionSchedule({
+    config: () => currentConfig,
+    audit: servers.here.audit,
+    logger,
+  });
 
   process.stdout.write(
     startBanner({
@@ -87,6 +95,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
 
   const stop = async () => {
     clearInterval(renewal);
+    collection.stop();
     reloader.stop();
     await servers.close();
     process.exit(0);

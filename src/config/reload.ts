@@ -4,7 +4,7 @@ import type { Config } from "./schema.js";
 import { watchConfigFile } from "./watch.js";
 
 /** Keys a running server takes without a restart; any other changed key waits for one. */
-export const reloadableKeys = ["policies", "auth.groups", "rateLimits", "tls"] as const;
+export const reloadableKeys = ["policies", "auth.groups", "rateLimits", "tls", "gc", "retention"] as const;
 export type ReloadableKey = (typeof reloadableKeys)[number];
 
 export interface ReloadPlan {

@@ -1,0 +1,77 @@
+import { readdir, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { readRecords } from "../../src/audit/reader.js";
+import { runPortcullis } from "../support/cli-run.js";
+import { writeCertDir, writeContainersClientConfig } from "../support/containers-client.js";
+import { buildDockerSchema2Image } from "../support/images.js";
+import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
+import { copyOverTls } from "../support/skopeo.js";
+import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
+import { requireTool } from "../support/tools.js";
+
+async function blobFiles(dataDir: string): Promise<number> {
+  const root = join(dataDir, "docker/registry/v2/blobs");
+  let count = 0;
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile() && entry.name === "data" && (await stat(join(entry.parentPath, entry.name))).size > 0) count++;
+  }
+  return count;
+}
+
+describe("gc.intervalMinutes: collection on a schedule in serve", () => {
+  let work: TempDir;
+  let serve: PortcullisServe;
+  let config: string;
+
+  beforeAll(async () => {
+    requireTool("skopeo", "skopeo");
+    work = await makeTempDir("gc-schedule-");
+    config = join(work.path, "portcullis.yaml");
+    // 0.02 minutes: a run every 1.2 s, so the test sees two (the first marks candidates, the next removes them).
+    await writeFile(config, stringify({ gc: { intervalMinutes: 0.02, graceSeconds: 0, untagged: "remove" } }));
+    serve = await startPortcullisServe({ args: ["--config", config], env: { PORTCULLIS_WORKERS: "2" } });
+  });
+
+  afterAll(async () => {
+    await serve?.stop();
+    if (serve) await removeTempDir(serve.home);
+    await work?.stop();
+  });
+
+  it("gives back a removed image's blobs without anyone running portcullis gc, and audits each run", async () => {
+    const registry = `127.0.0.1:${serve.port}`;
+    const client = {
+      ...(await writeContainersClientConfig(work.path, { registry })),
+      certDir: await writeCertDir(join(work.path, "certs.d"), serve.caPem),
+      creds: `admin:${serve.adminPassword}`,
+    };
+    const image = await buildDockerSchema2Image(join(work.path, "image"), { layerSizes: [64 * 1024] });
+    await copyOverTls(image.reference, `docker://${registry}/team/gone:v1`, client);
+    expect(await blobFiles(serve.dataDir)).toBeGreaterThan(0);
+
+    const removed = await runPortcullis([
+      "rm",
+      "team/gone:v1",
+      "--data",
+      serve.dataDir,
+      "--certs",
+      serve.certsDir,
+      "--config",
+      config,
+    ]);
+    expect(removed.code).toBe(0);
+
+    const deadline = Date.now() + 60_000;
+    while ((await blobFiles(serve.dataDir)) > 0 && Date.now() < deadline) await sleep(250);
+    expect(await blobFiles(serve.dataDir)).toBe(0);
+    const runs = [...readRecords(join(serve.dataDir, "audit"))]
+      .map((r) => r.record)
+      .filter((record) => record?.action === "gc");
+    expect(runs.length).toBeGreaterThan(0);
+    expect(runs.every((record) => record?.actor.source === "schedule")).toBe(true);
+    expect(runs.some((record) => Number(record?.detail?.bytes) > 0)).toBe(true);
+  });
+});
