@@ -1,3 +1,4 @@
+import { formatBytes } from "../gateway/console/html.js";
 import { auditDir } from "../audit/audit-log.js";
 import { createInventory, type ImageSummary } from "../registry/inventory.js";
 import { checkRepositoryName } from "../registry/names.js";
@@ -67,7 +68,7 @@ function table(images: readonly ImageSummary[]): string {
     ...images.map((i) => [
       i.tag,
       i.digest.slice(0, 19),
-      humanBytes(i.size),
+      formatBytes(i.size),
       i.platforms.join(",") || "-",
       i.pushedAt ?? "-",
       i.pushedBy ?? "-",
@@ -83,15 +84,4 @@ function table(images: readonly ImageSummary[]): string {
           .trimEnd()}\n`,
     )
     .join("");
-}
-
-function humanBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

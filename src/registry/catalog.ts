@@ -24,3 +24,17 @@ export function createCatalog(storage: StorageDriver) {
 }
 
 export type Catalog = ReturnType<typeof createCatalog>;
+
+/** Every repository directory, uploads-only ones too (a push that never got to a layer or a manifest). */
+export async function repositoryDirectories(storage: StorageDriver): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (name: string, path: string): Promise<void> => {
+    const entries = await storage.list(path);
+    if (name && entries.some(isRepositoryDataDir)) found.push(name);
+    for (const entry of entries) {
+      if (!isRepositoryDataDir(entry)) await walk(name ? `${name}/${entry}` : entry, `${path}/${entry}`);
+    }
+  };
+  await walk("", layout.repositoriesRoot);
+  return found;
+}

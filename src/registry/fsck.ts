@@ -1,7 +1,8 @@
 import { readLink } from "./blob-store.js";
 import { newHash, parseDigest, type Digest, type DigestAlgorithm } from "./digest.js";
+import { repositoryDirectories } from "./catalog.js";
 import type { StorageDriver } from "./storage/driver.js";
-import { isRepositoryDataDir, layout } from "./storage/layout.js";
+import { layout } from "./storage/layout.js";
 import { uploadExpiryMs } from "./upload-store.js";
 
 export type ProblemKind =
@@ -95,16 +96,6 @@ export async function checkStorage(storage: StorageDriver, options: FsckOptions)
     }
   }
 
-  /** Every repository directory, with uploads-only ones (a push that never got to a layer or a manifest). */
-  async function repositories(name: string, path: string, into: string[]): Promise<string[]> {
-    const entries = await storage.list(path);
-    if (name && entries.some(isRepositoryDataDir)) into.push(name);
-    for (const entry of entries) {
-      if (!isRepositoryDataDir(entry)) await repositories(name ? `${name}/${entry}` : entry, `${path}/${entry}`, into);
-    }
-    return into;
-  }
-
   /** Link files under `root` (`ALG/HEX/link`), with stray temp files beside them. */
   async function links(root: string, onLink: (path: string, digest: Digest | undefined) => Promise<void>) {
     for (const algorithm of await storage.list(root)) {
@@ -164,7 +155,7 @@ export async function checkStorage(storage: StorageDriver, options: FsckOptions)
   }
 
   await checkBlobs();
-  for (const name of await repositories("", layout.repositoriesRoot, [])) await checkRepository(name);
+  for (const name of await repositoryDirectories(storage)) await checkRepository(name);
   return problems;
 }
 

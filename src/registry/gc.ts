@@ -4,8 +4,9 @@ import { parseDigest, type Digest } from "./digest.js";
 import { blobLockKey } from "./gc-candidates.js";
 import { listBlobs } from "./inventory.js";
 import { parseManifest, type ParsedManifest } from "./manifest.js";
+import { repositoryDirectories } from "./catalog.js";
 import type { StorageDriver } from "./storage/driver.js";
-import { isRepositoryDataDir, layout } from "./storage/layout.js";
+import { layout } from "./storage/layout.js";
 
 export interface GcReport {
   dryRun: boolean;
@@ -59,15 +60,6 @@ export function createGarbageCollector(deps: {
   const { storage } = deps;
   const now = deps.now ?? Date.now;
   const uploadGraceMs = deps.uploadGraceMs ?? defaultUploadGraceMs;
-
-  async function repositories(name: string, path: string, into: string[]): Promise<string[]> {
-    const entries = await storage.list(path);
-    if (name && entries.some(isRepositoryDataDir)) into.push(name);
-    for (const entry of entries) {
-      if (!isRepositoryDataDir(entry)) await repositories(name ? `${name}/${entry}` : entry, `${path}/${entry}`, into);
-    }
-    return into;
-  }
 
   async function readManifest(digest: Digest): Promise<{ size: number; manifest?: ParsedManifest } | undefined> {
     const content = await storage.getContent(layout.blobData(digest));
@@ -275,7 +267,7 @@ export function createGarbageCollector(deps: {
       bytes: 0,
       candidates: [],
     };
-    const names = await repositories("", layout.repositoriesRoot, []);
+    const names = await repositoryDirectories(storage);
     const liveBlobs = new Set<string>();
     const untagged = options.untagged ?? false;
     for (const name of names) {
