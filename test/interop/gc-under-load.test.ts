@@ -1,0 +1,125 @@
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { runPortcullis } from "../support/cli-run.js";
+import {
+  writeCertDir,
+  writeContainersClientConfig,
+  type ContainersClientConfig,
+} from "../support/containers-client.js";
+import { buildDockerSchema2Image, contentSummary, type BuiltImage } from "../support/images.js";
+import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
+import { copyOverTls, readDirCopy } from "../support/skopeo.js";
+import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
+import { requireTool } from "../support/tools.js";
+
+const LOAD_MS = 60_000;
+
+describe("gc under load", () => {
+  let work: TempDir;
+  let serve: PortcullisServe;
+  let config: string;
+  let registry: string;
+  let client: ContainersClientConfig & { certDir: string };
+
+  beforeAll(async () => {
+    requireTool("skopeo", "skopeo");
+    work = await makeTempDir("gc-under-load-");
+    config = join(work.path, "portcullis.yaml");
+    await writeFile(
+      config,
+      stringify({
+        auth: { groups: { admins: ["admin"] } },
+        policies: [{ group: "admins", repository: "*", actions: ["*"] }],
+        gc: { untagged: "remove", graceSeconds: 0 },
+        rateLimits: { tokenRequestsPerIp: { points: 100_000, durationSeconds: 60 } },
+      }),
+    );
+    serve = await startPortcullisServe({ args: ["--config", config] });
+    registry = `127.0.0.1:${serve.port}`;
+    client = {
+      ...(await writeContainersClientConfig(work.path, { registry })),
+      certDir: await writeCertDir(join(work.path, "certs.d"), serve.caPem),
+    };
+  });
+
+  afterAll(async () => {
+    await serve?.stop();
+    if (serve) await removeTempDir(serve.home);
+    await work?.stop();
+  });
+
+  const local = (args: string[]) =>
+    runPortcullis([...args, "--data", serve.dataDir, "--certs", serve.certsDir, "--config", config]);
+
+  it("lets 4 clients push, pull and rm for 60 s while gc runs every 5 s, with no client error, and every tagged image still pulls byte-identical", async () => {
+    const creds = `admin:${serve.adminPassword}`;
+    const shared = await buildDockerSchema2Image(join(work.path, "shared"), { layerSizes: [32 * 1024, 4 * 1024] });
+    const errors: string[] = [];
+    const tagged = new Map<string, BuiltImage>();
+    const gcBytes: number[] = [];
+    let pulls = 0;
+    const deadline = Date.now() + LOAD_MS;
+
+    const clientLoop = async (n: number) => {
+      const repo = `team/c${n}`;
+      const mine: string[] = [];
+      for (let i = 0; Date.now() < deadline; i++) {
+        const image =
+          i % 4 === 1
+            ? shared
+            : await buildDockerSchema2Image(join(work.path, `c${n}-${i}`), { layerSizes: [24 * 1024, 2 * 1024] });
+        const ref = `${repo}:t${i}`;
+        try {
+          await copyOverTls(image.reference, `docker://${registry}/${ref}`, { ...client, creds });
+          tagged.set(ref, image);
+          mine.push(ref);
+          const back = mine[Math.floor(Math.random() * mine.length)]!;
+          const out = join(work.path, `pull-c${n}-${i}`);
+          await copyOverTls(`docker://${registry}/${back}`, `dir:${out}`, { ...client, creds });
+          pulls++;
+          if (
+            JSON.stringify(contentSummary(await readDirCopy(out))) !== JSON.stringify(contentSummary(tagged.get(back)!))
+          )
+            errors.push(`pull of ${back} differs from what was pushed`);
+          await rm(out, { recursive: true, force: true });
+          if (i % 3 === 2 && mine.length > 2) {
+            const old = mine.shift()!;
+            const removed = await local(["rm", old]);
+            if (removed.code !== 0) errors.push(`rm ${old}: exit ${removed.code}: ${removed.stderr}`);
+            tagged.delete(old);
+          }
+        } catch (error) {
+          errors.push(`client ${n} ${ref}: ${String(error)}`);
+        }
+      }
+    };
+
+    const gcLoop = async () => {
+      while (Date.now() < deadline) {
+        const started = Date.now();
+        const run = await local(["gc", "--json", "--settle", "2"]);
+        if (run.code !== 0) errors.push(`gc exit ${run.code}: ${run.stderr}`);
+        else gcBytes.push((JSON.parse(run.stdout) as { gc: { bytes: number } }).gc.bytes);
+        await new Promise((r) => setTimeout(r, Math.max(0, 5000 - (Date.now() - started))));
+      }
+    };
+
+    await Promise.all([clientLoop(0), clientLoop(1), clientLoop(2), clientLoop(3), gcLoop()]);
+    expect(errors).toEqual([]);
+    expect(pulls).toBeGreaterThan(0);
+    expect(
+      gcBytes.some((b) => b > 0),
+      `gc bytes per run: ${gcBytes.join(",")}`,
+    ).toBe(true);
+
+    const final = await local(["gc", "--json", "--settle", "1"]);
+    expect(final.code, final.stderr).toBe(0);
+    for (const [ref, image] of tagged) {
+      const out = join(work.path, `final-${ref.replace(/[/:]/g, "-")}`);
+      await copyOverTls(`docker://${registry}/${ref}`, `dir:${out}`, { ...client, creds });
+      expect(contentSummary(await readDirCopy(out)), ref).toEqual(contentSummary(image));
+    }
+  }, 150_000);
+});
