@@ -3,12 +3,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log.js";
 import { createBlobStore } from "../registry/blob-store.js";
 import { digestFromHash, newHash, type Digest } from "../registry/digest.js";
-import { blobUnknown, RegistryError } from "../registry/errors.js";
+import { blobUnknown } from "../registry/errors.js";
 import type { StorageDriver } from "../registry/storage/driver.js";
 import { StorageUnavailable } from "../registry/storage/errors.js";
 import { layout } from "../registry/storage/layout.js";
 import type { UpstreamClient } from "../upstream/client.js";
-import { askUpstream, describeFailure, upstreamUnavailable } from "./upstream-answer.js";
+import { askUpstream, describeFailure, upstreamUnavailable, wrongContent } from "./upstream-answer.js";
 import type { MirrorTarget } from "./routes.js";
 
 /** Each wait for the lock ends after 30 s; a fetch that others wait for longer than this many is stuck. */
@@ -71,12 +71,7 @@ export function createBlobCache({ storage, logger }: BlobCacheDeps) {
           { upstream: target.upstream, repository: target.name, expected: digest.text, actual: actual.text },
           `upstream "${target.upstream}" sent a blob that is not the one asked for; it was not stored`,
         );
-        throw new RegistryError(
-          "UNAVAILABLE",
-          `upstream "${target.upstream}" sent a blob whose digest is not the one asked for; nothing was stored`,
-          { expected: digest.text, actual: actual.text },
-          502,
-        );
+        throw wrongContent(target, "a blob whose digest is not the one asked for", digest.text, actual.text);
       }
       await blobs.commit(temp, digest);
       await blobs.link(target.name, digest);

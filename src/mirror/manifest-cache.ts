@@ -10,7 +10,7 @@ import { mediaTypes } from "../registry/media-types.js";
 import type { StorageDriver } from "../registry/storage/driver.js";
 import { layout } from "../registry/storage/layout.js";
 import type { UpstreamClient } from "../upstream/client.js";
-import { askUpstream, describeFailure, upstreamUnavailable } from "./upstream-answer.js";
+import { askUpstream, describeFailure, upstreamUnavailable, wrongContent } from "./upstream-answer.js";
 import type { MirrorTarget } from "./routes.js";
 
 /** Every manifest form we store, so the upstream never picks a lesser one for us. */
@@ -62,12 +62,7 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
     const claimed = claimedDigest(res) ?? (reference.includes(":") ? parseDigest(reference) : undefined);
     const digest = digestOf(content, claimed?.algorithm ?? "sha256");
     if (claimed && claimed.text !== digest.text)
-      throw new RegistryError(
-        "UNAVAILABLE",
-        `upstream "${target.upstream}" sent a manifest whose digest is not the one it named; nothing was stored`,
-        { expected: claimed.text, actual: digest.text },
-        502,
-      );
+      throw wrongContent(target, "a manifest whose digest is not the one it named", claimed.text, digest.text);
     await blobs.put(digest, content);
     await storage.putContent(layout.revisionLink(target.name, digest), digest.text);
     return digest;

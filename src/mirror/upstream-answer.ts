@@ -30,6 +30,16 @@ export function upstreamUnavailable(target: MirrorTarget, why: string): Registry
   );
 }
 
+/** The upstream sent other content than the digest said (`what`: "a blob whose digest is not the one asked for"). */
+export function wrongContent(target: MirrorTarget, what: string, expected: string, actual: string): RegistryError {
+  return new RegistryError(
+    "UNAVAILABLE",
+    `upstream "${target.upstream}" sent ${what}; nothing was stored`,
+    { expected, actual },
+    502,
+  );
+}
+
 /** A short reason for a log line or an error: the upstream's status, or how the request failed. */
 export function describeFailure(failure: IncomingMessage | unknown): string {
   if (failure instanceof UpstreamError) return failure.message;
