@@ -8,7 +8,6 @@ import { createRateLimits, type RateLimits } from "./gateway/rate-limits.js";
 import { builtInBackend } from "./gateway/built-in-backend.js";
 import { createForwardedResolver } from "./gateway/forwarded.js";
 import { startGateway, type Gateway, type GatewayOptions } from "./gateway/server.js";
-import { checkUpstream } from "./gateway/upstream-client.js";
 import { parseHostPort } from "./http/listen-address.js";
 import type { Logger } from "./log.js";
 import { createMirrorBackend } from "./mirror/backend.js";
@@ -22,7 +21,9 @@ import { createInventory } from "./registry/inventory.js";
 import type { StorageDriver } from "./registry/storage/driver.js";
 import { createFilesystemDriver } from "./registry/storage/filesystem.js";
 import { checkWritable } from "./registry/storage/writable-check.js";
-import { createUpstreamClients, type UpstreamClients } from "./upstream/clients.js";
+import { checkUpstream } from "./upstream/check.js";
+import { createUpstreamClient } from "./upstream/client.js";
+import { createUpstreamClients, proxiedUpstreamConfig, type UpstreamClients } from "./upstream/clients.js";
 
 const consoleSessionMs = 8 * 60 * 60 * 1000;
 
@@ -68,7 +69,8 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
     stateFile: join(config.data, "state", "rate-limits.sqlite"),
     logger,
   });
-  const upstream = config.upstream ? { url: config.upstream } : undefined;
+  const proxied = proxiedUpstreamConfig(config);
+  const upstream = proxied && createUpstreamClient(proxied, { logger });
   const mirrorUpstreams =
     !upstream && config.mirrors.length > 0 ? createUpstreamClients(config, { logger }) : undefined;
   let current = material;
@@ -89,7 +91,7 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
     ca: { current: () => current },
     registry: storage
       ? builtInRegistry(config, storage, logger, mirrorUpstreams)
-      : { upstream: upstream as { url: string } },
+      : { upstream: upstream as NonNullable<typeof upstream> },
     trustedProxies: config.trustedProxies,
     publicUrl: config.publicUrl,
     auth,
@@ -135,6 +137,7 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
       await rateLimits.close();
       audit.close();
       mirrorUpstreams?.close();
+      upstream?.close();
     },
   };
 }

@@ -54,7 +54,10 @@ export const commands: readonly CommandEntry[] = [
     usage: ["portcullis serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--certs DIR] [--upstream URL]"],
     flags: [
       ["--listen HOST:PORT", "where to listen (default 0.0.0.0:5000)"],
-      ["--upstream URL", "front another V2 registry instead of the built-in one"],
+      [
+        "--upstream URL",
+        "front another V2 registry instead of the built-in one: a URL, or an entry of upstreams (its account and CA)",
+      ],
     ],
     examples: ["portcullis serve", "portcullis serve --config /etc/portcullis/portcullis.yaml"],
     run: async (argv) => (await import("./serve.js")).runServe(argv),

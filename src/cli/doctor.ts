@@ -8,11 +8,14 @@ import { htpasswdPath } from "../auth/from-config.js";
 import { readHtpasswd } from "../auth/authn/htpasswd-file.js";
 import { createLdapAuthenticator } from "../auth/authn/ldap.js";
 import type { Config } from "../config/schema.js";
-import { checkUpstream } from "../gateway/upstream-client.js";
 import { parseHostPort } from "../http/listen-address.js";
+import { silentLogger } from "../log.js";
 import { readTlsMaterial, wantedNames } from "../pki/tls-material.js";
 import { certificateCovers } from "../pki/x509.js";
 import { checkWritable } from "../registry/storage/writable-check.js";
+import { checkUpstream } from "../upstream/check.js";
+import { createUpstreamClient, type UpstreamClient } from "../upstream/client.js";
+import { proxiedUpstreamConfig } from "../upstream/clients.js";
 import { hasSwitch, parseArgs } from "./args.js";
 import { adminFlags, commonFlags, adminConfigFromArgs } from "./config-args.js";
 import { UsageError } from "./errors.js";
@@ -249,19 +252,24 @@ async function ldapFindings(config: Config, env: NodeJS.ProcessEnv): Promise<Fin
 }
 
 async function upstreamFindings(config: Config): Promise<Finding[]> {
-  if (!config.upstream) return [];
+  const proxied = proxiedUpstreamConfig(config);
+  if (!proxied) return [];
+  let client: UpstreamClient | undefined;
   try {
-    await checkUpstream({ url: config.upstream });
-    return [{ check: "upstream", status: "ok", message: `${config.upstream} answers /v2/` }];
+    client = createUpstreamClient(proxied, { logger: silentLogger });
+    await checkUpstream(client);
+    return [{ check: "upstream", status: "ok", message: `${proxied.url} answers /v2/ to the gateway's account` }];
   } catch (error) {
     return [
       {
         check: "upstream",
         status: "fail",
-        message: `${config.upstream} did not answer: ${(error as Error).message}`,
-        fix: "start the registry behind Portcullis, or correct upstream",
+        message: `${proxied.url} did not answer: ${(error as Error).message}`,
+        fix: "start the registry behind Portcullis, or correct upstream (and its entry in upstreams: url, username, password, ca)",
       },
     ];
+  } finally {
+    client?.close();
   }
 }
 

@@ -8,6 +8,7 @@ import { ensureConsoleSessionKey } from "../gateway/console/session-key.js";
 import { renewSessionTicketKeys } from "../pki/session-tickets.js";
 import { ensureTlsMaterial, loadSigningCa } from "../pki/tls-material.js";
 import { startPortcullis, type Portcullis } from "../portcullis.js";
+import { proxiedUpstreamConfig, unnamedUpstream } from "../upstream/clients.js";
 import { parseArgs, type ParsedArgs } from "./args.js";
 import { adminFlags, commonFlags, configFromArgs } from "./config-args.js";
 import { startBanner } from "./banner.js";
@@ -86,7 +87,7 @@ export async function runServe(argv: readonly string[]): Promise<void> {
       names: material.names,
       caCertPem: material.caCertPem,
       caFingerprint: material.caFingerprint,
-      upstream: config.upstream ?? `built-in, storage in ${config.data}`,
+      upstream: registryDescription(config),
       actions: [...material.actions, ...(firstUser ? [firstUser] : [])],
       warnings: material.warnings,
       hintFlags: hints,
@@ -146,4 +147,11 @@ async function serveAsWorker(args: ParsedArgs, config: Readonly<Config>, logger:
     reloader.stop();
     await server.close();
   });
+}
+
+/** What the banner says serves `/v2/`: the built-in storage, or the upstream (by name and URL). */
+function registryDescription(config: Config): string {
+  const proxied = proxiedUpstreamConfig(config);
+  if (!proxied) return `built-in, storage in ${config.data}`;
+  return proxied.name === unnamedUpstream ? proxied.url : `upstream "${proxied.name}" at ${proxied.url}`;
 }

@@ -1,4 +1,4 @@
-import { ZodArray, ZodDefault, ZodEffects, ZodObject, ZodOptional, type ZodTypeAny } from "zod";
+import { ZodArray, ZodDefault, ZodEffects, ZodObject, ZodOptional, ZodRecord, type ZodTypeAny } from "zod";
 import { toJsonSchema } from "./json-schema.js";
 import { configObjectSchema } from "./schema.js";
 
@@ -18,10 +18,11 @@ export function referenceRows(): ReferenceRow[] {
     const description = findDescription(schema);
     const object = objectOf(schema);
     const items = arrayItems(schema);
+    const entries = recordValues(schema);
     if (!object || description) {
       rows.push({
         key,
-        form: formOf(json),
+        form: entries ? "mapping of NAME to mapping" : formOf(json),
         default: json.default === undefined ? "" : `\`${JSON.stringify(json.default)}\``,
         description: description ?? "",
       });
@@ -32,6 +33,9 @@ export function referenceRows(): ReferenceRow[] {
     else if (items)
       for (const [name, inner] of Object.entries(items.shape as Record<string, ZodTypeAny>))
         walk(inner, `${key}[].${name}`);
+    else if (entries)
+      for (const [name, inner] of Object.entries(entries.shape as Record<string, ZodTypeAny>))
+        walk(inner, `${key}.NAME.${name}`);
   };
   for (const [name, inner] of Object.entries(configObjectSchema.shape as Record<string, ZodTypeAny>)) walk(inner, name);
   return rows;
@@ -66,6 +70,12 @@ function objectOf(schema: ZodTypeAny): ZodObject<never> | undefined {
 function arrayItems(schema: ZodTypeAny): ZodObject<never> | undefined {
   const inner = unwrap(schema);
   return inner instanceof ZodArray ? objectOf(inner.element as ZodTypeAny) : undefined;
+}
+
+/** The object every entry of a record (`upstreams: {NAME: {...}}`) is, when it is one. */
+function recordValues(schema: ZodTypeAny): ZodObject<never> | undefined {
+  const inner = unwrap(schema);
+  return inner instanceof ZodRecord ? objectOf(inner.valueSchema as ZodTypeAny) : undefined;
 }
 
 function findDescription(schema: ZodTypeAny): string | undefined {

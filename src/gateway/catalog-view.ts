@@ -1,21 +1,32 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { paginate } from "../http/pagination.js";
 import { splitUrl } from "../http/request-url.js";
+import type { UpstreamClient } from "../upstream/client.js";
+import { RegistryError } from "../registry/errors.js";
+import { readSmallBody } from "../registry/http.js";
 import { sendRegistryError } from "./responses.js";
-import type { UpstreamTarget } from "./proxy.js";
-import { upstreamGet } from "./upstream-client.js";
 
 const upstreamPage = 1000;
+/** A page of 1000 names of at most 255 characters each. */
+const maxPageBytes = 1000 * 260 + 1024;
 
 /** The upstream's whole catalog, walked page by page, sorted. */
-export async function upstreamRepositories(upstream: UpstreamTarget): Promise<string[]> {
+export async function upstreamRepositories(upstream: UpstreamClient): Promise<string[]> {
   const names: string[] = [];
   let last: string | undefined;
   for (;;) {
     const query = new URLSearchParams({ n: String(upstreamPage), ...(last ? { last } : {}) });
-    const res = await upstreamGet(upstream, `/v2/_catalog?${query}`);
-    if (res.status !== 200) throw new Error(`upstream catalog answered ${res.status}`);
-    const page = (JSON.parse(res.body.toString("utf8")) as { repositories?: string[] }).repositories ?? [];
+    const res = await upstream.request({ method: "GET", path: `/v2/_catalog?${query}`, scope: "registry:catalog:*" });
+    if (res.statusCode !== 200) {
+      res.resume();
+      throw new Error(`upstream "${upstream.name}" catalog answered ${res.statusCode}`);
+    }
+    const body = await readSmallBody(
+      res,
+      maxPageBytes,
+      () => new RegistryError("UNAVAILABLE", "catalog page too large"),
+    );
+    const page = (JSON.parse(body.toString("utf8")) as { repositories?: string[] }).repositories ?? [];
     names.push(...page);
     if (!res.headers.link || page.length === 0) return names.sort();
     last = page[page.length - 1];
@@ -26,7 +37,7 @@ export async function upstreamRepositories(upstream: UpstreamTarget): Promise<st
  * `/v2/_catalog` as the caller may see it: the upstream's whole list cut down to the repositories the
  * caller may pull, then paginated again for the caller with `n`, `last` and `Link`.
  */
-export function createCatalogView(deps: { upstream: UpstreamTarget }) {
+export function createCatalogView(deps: { upstream: UpstreamClient }) {
   return async function handle(
     req: IncomingMessage,
     res: ServerResponse,

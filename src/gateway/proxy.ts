@@ -1,32 +1,36 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
 import httpProxy from "http-proxy";
 import type { Logger } from "../log.js";
+import type { UpstreamClient } from "../upstream/client.js";
 import type { ForwardedResolver } from "./forwarded.js";
 import { sendRegistryError } from "./responses.js";
 
-export interface UpstreamTarget {
-  url: string;
+/** What one forwarded request carries besides the client's own bytes. */
+export interface ForwardOptions {
+  /** The gateway's own `Authorization` on the upstream; the client's never goes there. */
+  authorization?: string;
+  /** Sees the upstream's answer before any of it reaches the client; may answer the client itself instead. */
+  observe?: (upstream: IncomingMessage) => void;
 }
 
 /**
- * Streams `/v2/` requests to a V2 registry upstream and their responses back, byte for byte. Absolute `Location` headers for `/v2/` paths are rewritten to
- * our public URL, whatever host the upstream believed it had.
+ * Streams `/v2/` requests to a V2 registry upstream and their responses back, byte for byte, over the
+ * upstream client's kept-alive connections (and so its CA). Absolute `Location` headers for `/v2/` paths
+ * are rewritten to our public URL, whatever host the upstream believed it had.
  */
 export function createRegistryProxy(options: {
-  upstream: UpstreamTarget;
+  upstream: UpstreamClient;
   forwarded: ForwardedResolver;
   logger: Logger;
 }) {
   const { upstream, forwarded, logger } = options;
   const proxy = httpProxy.createProxyServer({
-    target: upstream.url,
+    target: upstream.url.origin,
     changeOrigin: true,
     ws: false,
     xfwd: false,
-    // Connections to the upstream are kept and reused; one idle for five minutes mid-request is given up.
-    agent: upstream.url.startsWith("https:") ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }),
+    agent: upstream.agent,
+    // One request idle for five minutes is given up.
     proxyTimeout: 5 * 60 * 1000,
     timeout: 5 * 60 * 1000,
   });
@@ -40,15 +44,15 @@ export function createRegistryProxy(options: {
     if (!req.complete) proxyRes.headers.connection = "close";
     observers.get(req)?.(proxyRes);
     if (res.destroyed) proxyRes.destroy();
+    // An observer that answered the client itself leaves http-proxy nothing to send.
+    else if (res.headersSent) proxyRes.resume();
   });
 
-  /** `observe` sees the upstream's answer before any of it reaches the client. */
-  return function forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    observe?: (upstream: IncomingMessage) => void,
-  ): void {
+  return function forward(req: IncomingMessage, res: ServerResponse, forwardOptions: ForwardOptions = {}): void {
+    const { authorization, observe } = forwardOptions;
     if (observe) observers.set(req, observe);
+    if (authorization) req.headers.authorization = authorization;
+    else delete req.headers.authorization;
     // Set on the incoming headers, which http-proxy copies: its proxyReq event can come after a body that
     // arrived early has already flushed the outgoing headers.
     const view = forwarded(req);

@@ -19,7 +19,7 @@ import { createForwardedResolver } from "./forwarded.js";
 import { createHealth, type ReadinessCheck } from "./health.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createPolicyEndpoint } from "./policy-endpoint.js";
-import type { UpstreamTarget } from "./proxy.js";
+import type { UpstreamClient } from "../upstream/client.js";
 import type { RateLimits } from "./rate-limits.js";
 import { createRegistryGuard } from "./registry-guard.js";
 import { createSearchEndpoint } from "./search-endpoint.js";
@@ -49,7 +49,7 @@ export interface GatewayOptions {
   sessionTicketKeys?: Buffer;
   ca: CaSource;
   /** The built-in registry (in this process), a V2 registry to stream to, or a backend composed by the caller. */
-  registry: { builtIn: Registry } | { upstream: UpstreamTarget } | { backend: RegistryBackend };
+  registry: { builtIn: Registry } | { upstream: UpstreamClient } | { backend: RegistryBackend };
   trustedProxies: readonly string[];
   publicUrl?: string;
   auth?: GatewayAuth;

@@ -1,46 +1,100 @@
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { looksLikeDigest, parseDigest, type Digest } from "../registry/digest.js";
 import { maxManifestBytes, parseManifest } from "../registry/manifest.js";
 import type { RegistryOutcome } from "../registry/outcome.js";
 import type { Logger } from "../log.js";
-import type { RegistryBackend } from "./backend.js";
+import type { UpstreamClient } from "../upstream/client.js";
+import { UpstreamError } from "../upstream/errors.js";
+import type { RegistryBackend, ServeOptions } from "./backend.js";
 import { createCatalogView, upstreamRepositories } from "./catalog-view.js";
 import type { ForwardedResolver } from "./forwarded.js";
-import { createRegistryProxy, type UpstreamTarget } from "./proxy.js";
+import { createRegistryProxy } from "./proxy.js";
+import { sendRegistryError } from "./responses.js";
+import { upstreamScope } from "./upstream-scope.js";
 import type { V2Request } from "./v2-request.js";
 
 /**
- * Another V2 registry, streamed to through http-proxy. What a request did is read from the upstream's
- * answer (its status and headers, and the manifest body as it streamed past), before the answer is passed on.
+ * Another V2 registry, streamed to through http-proxy with the gateway's own account on it (Basic, or a
+ * token Portcullis fetched for the request's scope): clients sign in to Portcullis, never to the upstream.
+ * What a request did is read from the upstream's answer (its status and headers, and the manifest body as
+ * it streamed past), before the answer is passed on.
  */
 export function upstreamBackend(deps: {
-  upstream: UpstreamTarget;
+  upstream: UpstreamClient;
   forwarded: ForwardedResolver;
   logger: Logger;
 }): RegistryBackend {
+  const { upstream, logger } = deps;
   const proxy = createRegistryProxy(deps);
-  const catalog = createCatalogView({ upstream: deps.upstream });
+  const catalog = createCatalogView({ upstream });
+
+  async function forward(request: V2Request, options: ServeOptions): Promise<void> {
+    const { req, res } = request;
+    const scope = upstreamScope(request);
+    const authorization = await upstream.authorization(scope);
+    const outcomeOf = options.observe ? outcomeReader(request) : () => undefined;
+    proxy(req, res, {
+      authorization,
+      observe: (answer) => {
+        if (answer.statusCode === 401) {
+          upstream.refused(scope, authorization);
+          if (!req.complete) res.setHeader("Connection", "close");
+          refuseForUpstream(res, answer, upstream.name, scope, logger);
+          options.observe?.({ kind: "refused", status: res.statusCode });
+          return;
+        }
+        const outcome = outcomeOf(answer);
+        if (outcome) options.observe?.(outcome);
+      },
+    });
+  }
 
   return {
     serve(request, options = {}) {
       const { req, res, route } = request;
-      if (route.endpoint.id === "catalog" && options.mayList) {
-        catalog(req, res, options.mayList).catch((error: unknown) => {
-          deps.logger.warn({ err: error }, "upstream catalog unreachable");
-          res.destroy();
-        });
-        return;
-      }
-      const observe = options.observe;
-      if (!observe) return proxy(req, res);
-      const outcomeOf = outcomeReader(request);
-      proxy(req, res, (upstream) => {
-        const outcome = outcomeOf(upstream);
-        if (outcome) observe(outcome);
+      const answered =
+        route.endpoint.id === "catalog" && options.mayList
+          ? catalog(req, res, options.mayList)
+          : forward(request, options);
+      answered.catch((error: unknown) => {
+        if (error instanceof UpstreamError) logger.warn({ reason: error.message }, "upstream could not be asked");
+        else logger.warn({ err: error }, "upstream request failed");
+        if (res.headersSent) return res.destroy();
+        if (!req.complete) res.setHeader("Connection", "close");
+        sendRegistryError(res, 503, "UNAVAILABLE", unavailableMessage(error, upstream.name));
       });
     },
-    repositories: () => upstreamRepositories(deps.upstream),
+    repositories: () => upstreamRepositories(upstream),
   };
+}
+
+function unavailableMessage(error: unknown, upstream: string): string {
+  if (error instanceof UpstreamError && error.failure === "credentials")
+    return `the registry behind the gateway (upstream "${upstream}") refused the gateway's account`;
+  return `the registry behind the gateway (upstream "${upstream}") is not reachable; try again shortly`;
+}
+
+/**
+ * The upstream refused the gateway's own account: its challenge would send the client to the upstream's token
+ * service (with its Portcullis password), so it never reaches the client. Too little access for the scope is
+ * a refusal; anything else (a token revoked early, which is forgotten) is worth trying again.
+ */
+function refuseForUpstream(
+  res: ServerResponse,
+  answer: IncomingMessage,
+  upstream: string,
+  scope: string,
+  logger: Logger,
+): void {
+  const challenge = String(answer.headers["www-authenticate"] ?? "");
+  const insufficient = /error="insufficient_scope"/.test(challenge);
+  logger.warn(
+    { upstream, scope, error: /error="([^"]*)"/.exec(challenge)?.[1] },
+    `upstream "${upstream}" refused the gateway's account`,
+  );
+  if (insufficient)
+    sendRegistryError(res, 403, "DENIED", `the gateway's account on upstream "${upstream}" may not ${scope}`);
+  else sendRegistryError(res, 503, "UNAVAILABLE", `upstream "${upstream}" refused the gateway's account; try again`);
 }
 
 /** Turns the upstream's answer to this request into what the request did, for the acts worth recording. */

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { Agent, IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { UpstreamEntryConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { parseChallenge, type Challenge } from "./challenge.js";
@@ -38,6 +38,15 @@ export interface UpstreamClient {
    * credentials the token service refuses) reject with an UpstreamError whose message names the upstream.
    */
   request(request: UpstreamRequest): Promise<IncomingMessage>;
+  /**
+   * The `Authorization` value the gateway's account sends for `scope` (none for an upstream without auth), for
+   * a proxy that sends the request itself. Rejects with an UpstreamError as `request` does.
+   */
+  authorization(scope: string): Promise<string | undefined>;
+  /** The upstream answered 401 to `authorization`: a cached token in it is not used again. */
+  refused(scope: string, authorization: string | undefined): void;
+  /** Kept-alive connections to the upstream, trusting its `ca`. */
+  readonly agent: Agent;
   close(): void;
 }
 
@@ -135,6 +144,13 @@ export function createUpstreamClient(
   return {
     name,
     url,
+    agent: transport.agent(url.protocol),
+    async authorization(scope) {
+      return authorization(await discover(), scope);
+    },
+    refused(scope, auth) {
+      if (auth?.startsWith("Bearer ")) tokens?.invalidate(scope, auth.slice("Bearer ".length));
+    },
     async request(request) {
       const current = await discover();
       const first = await send(request, current);

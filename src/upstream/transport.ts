@@ -22,6 +22,8 @@ export interface TransportRequest {
 export interface Transport {
   /** One HTTP exchange; resolves at the answer's headers, rejects with an UpstreamError. */
   send(target: URL, request: TransportRequest): Promise<IncomingMessage>;
+  /** The kept-alive connections (and trust) for `protocol`, for a proxy that sends on its own. */
+  agent(protocol: string): HttpAgent;
   close(): void;
 }
 
@@ -108,6 +110,7 @@ export function createTransport(options: TransportOptions): Transport {
 
   return {
     send: (target, request) => exchange(target, request),
+    agent: (protocol) => (protocol === "https:" ? agents["https:"] : agents["http:"]),
     close() {
       agents["http:"].destroy();
       agents["https:"].destroy();

@@ -6,6 +6,8 @@ import { silentLogger } from "../../src/log.js";
 import { ensureTlsMaterial, type TlsMaterial } from "../../src/pki/tls-material.js";
 import { createRegistry } from "../../src/registry/app.js";
 import { createFilesystemDriver } from "../../src/registry/storage/filesystem.js";
+import { createUpstreamClient } from "../../src/upstream/client.js";
+import { proxiedUpstreamConfig } from "../../src/upstream/clients.js";
 import { makeTempDir } from "./temp-dir.js";
 
 export interface GatewayUnderTest {
@@ -32,13 +34,13 @@ export async function startGatewayUnderTest(options: GatewayTestOptions = {}): P
   const dir = await makeTempDir("portcullis-gateway-");
   const config: Config = configSchema.parse({ certs: join(dir.path, "certs"), data: join(dir.path, "data") });
   const material = await ensureTlsMaterial({ config, names: ["localhost", "127.0.0.1"] });
+  const upstreamConfig = proxiedUpstreamConfig({ upstream: options.upstreamUrl, upstreams: {} });
+  const upstream = upstreamConfig && createUpstreamClient(upstreamConfig, { logger: silentLogger });
   const gateway = await startGateway({
     listen: { host: "127.0.0.1", port: 0 },
     tls: material,
     ca: { current: () => material },
-    registry: options.upstreamUrl
-      ? { upstream: { url: options.upstreamUrl } }
-      : { builtIn: createRegistry({ storage: createFilesystemDriver(config.data) }) },
+    registry: upstream ? { upstream } : { builtIn: createRegistry({ storage: createFilesystemDriver(config.data) }) },
     trustedProxies: options.trustedProxies ?? [],
     publicUrl: options.publicUrl,
     limits: options.limits,
@@ -54,6 +56,7 @@ export async function startGatewayUnderTest(options: GatewayTestOptions = {}): P
     gateway,
     async stop() {
       await gateway.close();
+      upstream?.close();
       await dir.stop();
     },
   };
