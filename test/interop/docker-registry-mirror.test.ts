@@ -1,0 +1,169 @@
+import { readFile, rmdir, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { requestsSeen, startDockerRegistry, type DockerRegistry } from "../support/docker-registry.js";
+import { startDockerd, type Dockerd } from "../support/dockerd.js";
+import { buildRootfsImage, buildRootfsTar, type RootfsImage } from "../support/images.js";
+import { downloadInstallScript, installedFiles, runInstallScript } from "../support/install-script.js";
+import { createVethNamespace, type VethNamespace } from "../support/netns.js";
+import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
+import { copyImage } from "../support/skopeo.js";
+import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
+import { requireTool } from "../support/tools.js";
+
+interface RegistryConfig {
+  InsecureRegistryCIDRs: string[];
+  Mirrors: string[];
+}
+
+function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The directories among the parents of `files` (up to /etc) that do not exist yet, deepest first. */
+async function missingDirectories(files: readonly string[]): Promise<string[]> {
+  const missing = new Set<string>();
+  for (const file of files) {
+    for (let dir = dirname(file); dir !== "/etc" && dir !== "/"; dir = dirname(dir)) {
+      if (!(await exists(dir))) missing.add(dir);
+    }
+  }
+  return [...missing].sort((a, b) => b.length - a.length);
+}
+
+/** The image docker pulls as `NAME`: docker.io/library/NAME, which the mirror serves from library/NAME. */
+const name = "portcullis-mirror-test";
+const repository = `library/${name}`;
+
+// docker skips certificate checks for every registry in 127.0.0.0/8, so this dockerd lives in a network
+// namespace of its own and reaches Portcullis on a veth address. From there registry-1.docker.io is
+// unreachable (no route, no DNS): a pull that succeeds came through the mirror.
+describe("a dockerd in a network namespace using Portcullis as its registry mirror, with no insecure-registries", () => {
+  let work: TempDir;
+  let netns: VethNamespace;
+  let upstream: DockerRegistry;
+  let serve: PortcullisServe;
+  let dockerd: Dockerd;
+  let image: RootfsImage;
+  /** VETH_IP:PORT, the name docker gives the mirror (and its certs.d directory). */
+  let mirror: string;
+  let script: string;
+  /** Set just before the script runs on this machine's root: afterAll then uninstalls it. */
+  let installed = false;
+  /** Directories the install creates on this machine (e.g. /etc/docker/certs.d), removed again afterwards. */
+  let createdDirectories: string[] = [];
+
+  beforeAll(async () => {
+    requireTool("ip", "iproute2");
+    requireTool("nsenter", "util-linux");
+    requireTool("dockerd", "docker.io");
+    requireTool("docker-registry", "docker-registry");
+    requireTool("skopeo", "skopeo");
+    requireTool("curl", "curl");
+    work = await makeTempDir("docker-registry-mirror-");
+    upstream = await startDockerRegistry();
+    const rootfs = await buildRootfsTar(join(work.path, "rootfs.tar"), 256 * 1024);
+    image = await buildRootfsImage(join(work.path, "image"), rootfs);
+    await copyImage(image.reference, `docker://${upstream.hostPort}/${repository}:latest`);
+
+    // The veth pair comes first: serve puts the addresses of the interfaces it finds at start in its certificate.
+    netns = await createVethNamespace();
+    const config = join(work.path, "portcullis.yaml");
+    await writeFile(
+      config,
+      stringify({
+        upstreams: { hub: { url: upstream.url } },
+        mirrors: [{ prefix: "", upstream: "hub" }],
+        // docker asks a mirror for a token without credentials, whatever `docker login` it has.
+        auth: { anonymous: true },
+        policies: [
+          { group: "admins", repository: "*", actions: ["*"] },
+          { anonymous: true, repository: "library/*", actions: ["pull"] },
+        ],
+      }),
+    );
+    serve = await startPortcullisServe({ host: netns.hostAddress, args: ["--config", config] });
+    mirror = `${netns.hostAddress}:${serve.port}`;
+    const files = installedFiles(mirror);
+    for (const file of files) {
+      if (await exists(file)) {
+        throw new Error(`${file} exists before the test installed anything; refusing to overwrite or remove it`);
+      }
+    }
+    createdDirectories = await missingDirectories(files);
+    script = join(work.path, "portcullis-ca.sh");
+    dockerd = await startDockerd({ netns: netns.name, daemonConfig: { "registry-mirrors": [`https://${mirror}`] } });
+  });
+
+  afterAll(async () => {
+    if (installed) await runInstallScript(script, ["--uninstall"]);
+    for (const dir of createdDirectories) await rmdir(dir).catch(() => undefined);
+    await dockerd?.stop();
+    await serve?.stop();
+    if (serve) await removeTempDir(serve.home);
+    await netns?.stop();
+    await upstream?.stop();
+    await work?.stop();
+  });
+
+  it("runs a dockerd whose only mirror is Portcullis on the veth address, with no insecure registry but loopback", async () => {
+    const { stdout } = await dockerd.docker(["info", "--format", "{{json .RegistryConfig}}"]);
+    const config = JSON.parse(stdout) as RegistryConfig;
+
+    expect(config.Mirrors).toEqual([`https://${mirror}/`]);
+    expect(config.InsecureRegistryCIDRs).toEqual(["127.0.0.0/8"]);
+  });
+
+  it("installs the CA where docker looks for the mirror's, with the script fetched from inside the namespace", async () => {
+    await downloadInstallScript(mirror, script, netns.run);
+
+    installed = true;
+    await runInstallScript(script);
+
+    expect(await readFile(`/etc/docker/certs.d/${mirror}/ca.crt`, "utf8")).toBe(serve.caPem);
+  });
+
+  it("pulls NAME through the mirror, which fetched it from the upstream into its storage", async () => {
+    const before = (await requestsSeen(upstream)).filter((request) => request.path.startsWith(`/v2/${repository}/`));
+
+    const { stdout } = await dockerd.docker(["pull", name]);
+
+    expect(stdout).toContain(`Digest: ${image.descriptor.digest}`);
+    expect(stdout).toContain(`docker.io/${repository}:latest`);
+    const fetched = (await requestsSeen(upstream))
+      .filter((request) => request.path.startsWith(`/v2/${repository}/`))
+      .slice(before.length);
+    expect(fetched).toContainEqual({ method: "GET", path: `/v2/${repository}/manifests/${image.descriptor.digest}` });
+    for (const digest of image.blobs.keys())
+      expect(fetched).toContainEqual({ method: "GET", path: `/v2/${repository}/blobs/${digest}` });
+    const v2 = join(serve.dataDir, "docker", "registry", "v2", "repositories", repository, "_manifests");
+    expect(await readFile(join(v2, "tags", "latest", "current", "link"), "utf8")).toBe(image.descriptor.digest);
+  });
+
+  it("holds the pulled image under docker's name for it, with the config's digest as its id and the layer unpacked", async () => {
+    const { stdout: id } = await dockerd.docker(["image", "inspect", "--format", "{{.Id}}", name]);
+    expect(id.trim()).toBe(image.configDigest);
+
+    const { stdout: container } = await dockerd.docker(["create", "--network", "none", name]);
+    try {
+      const { stdout: copied } = await dockerd.docker(["cp", `${container.trim()}:/etc/portcullis-test-id`, "-"]);
+      expect(copied).toContain(image.rootfs.marker);
+    } finally {
+      await dockerd.docker(["rm", container.trim()]);
+    }
+  });
+
+  it("serves a second pull from its cache without asking the upstream", async () => {
+    await dockerd.docker(["rmi", name]);
+    const before = await requestsSeen(upstream);
+
+    const { stdout } = await dockerd.docker(["pull", name]);
+
+    expect(stdout).toContain(`Digest: ${image.descriptor.digest}`);
+    expect(await requestsSeen(upstream)).toEqual(before);
+  });
+});
