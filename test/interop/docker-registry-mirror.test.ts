@@ -1,5 +1,5 @@
-import { readFile, rmdir, stat, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { readFile, rmdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { requestsSeen, startDockerRegistry, type DockerRegistry } from "../support/docker-registry.js";
@@ -14,7 +14,13 @@ import {
   type Descriptor,
   type RootfsImage,
 } from "../support/images.js";
-import { downloadInstallScript, installedFiles, runInstallScript } from "../support/install-script.js";
+import {
+  downloadInstallScript,
+  installedFiles,
+  missingDirectories,
+  pathExists,
+  runInstallScript,
+} from "../support/install-script.js";
 import { createVethNamespace, type VethNamespace } from "../support/netns.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
 import { copyImage } from "../support/skopeo.js";
@@ -24,24 +30,6 @@ import { requireTool } from "../support/tools.js";
 interface RegistryConfig {
   InsecureRegistryCIDRs: string[];
   Mirrors: string[];
-}
-
-function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** The directories among the parents of `files` (up to /etc) that do not exist yet, deepest first. */
-async function missingDirectories(files: readonly string[]): Promise<string[]> {
-  const missing = new Set<string>();
-  for (const file of files) {
-    for (let dir = dirname(file); dir !== "/etc" && dir !== "/"; dir = dirname(dir)) {
-      if (!(await exists(dir))) missing.add(dir);
-    }
-  }
-  return [...missing].sort((a, b) => b.length - a.length);
 }
 
 interface ImageManifest {
@@ -117,7 +105,7 @@ describe("a dockerd in a network namespace using Portcullis as its registry mirr
       stringify({
         upstreams: { hub: { url: upstream.url } },
         mirrors: [{ prefix: "", upstream: "hub" }],
-        // docker asks a mirror for a token without credentials, whatever `docker login` it has.
+        // docker has no way to sign in to a mirror: it asks for its token without credentials.
         auth: { anonymous: true },
         policies: [
           { group: "admins", repository: "*", actions: ["*"] },
@@ -129,7 +117,7 @@ describe("a dockerd in a network namespace using Portcullis as its registry mirr
     mirror = `${netns.hostAddress}:${serve.port}`;
     const files = installedFiles(mirror);
     for (const file of files) {
-      if (await exists(file)) {
+      if (await pathExists(file)) {
         throw new Error(`${file} exists before the test installed anything; refusing to overwrite or remove it`);
       }
     }
