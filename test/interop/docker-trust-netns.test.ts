@@ -1,6 +1,6 @@
 import { X509Certificate } from "node:crypto";
-import { readFile, rmdir, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { readFile, rmdir } from "node:fs/promises";
+import { join } from "node:path";
 import { connect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandError } from "../support/command.js";
@@ -9,6 +9,8 @@ import { buildRootfsTar } from "../support/images.js";
 import {
   downloadInstallScript,
   installedFiles,
+  missingDirectories,
+  pathExists,
   printedScriptChecksum,
   runInstallScript,
 } from "../support/install-script.js";
@@ -33,24 +35,6 @@ function presentedCertificate(host: string, port: number, caPem: string): Promis
     });
     socket.once("error", reject);
   });
-}
-
-function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** The directories among the parents of `files` (up to /etc) that do not exist yet, deepest first. */
-async function missingDirectories(files: readonly string[]): Promise<string[]> {
-  const missing = new Set<string>();
-  for (const file of files) {
-    for (let dir = dirname(file); dir !== "/etc" && dir !== "/"; dir = dirname(dir)) {
-      if (!(await exists(dir))) missing.add(dir);
-    }
-  }
-  return [...missing].sort((a, b) => b.length - a.length);
 }
 
 // docker skips certificate checks for every registry in 127.0.0.0/8, so this dockerd lives in a network
@@ -84,7 +68,7 @@ describe("docker in a network namespace trusting the gateway after the install s
     repository = `${registry}/team/app`;
     const files = installedFiles(registry);
     for (const file of files) {
-      if (await exists(file)) {
+      if (await pathExists(file)) {
         throw new Error(`${file} exists before the test installed anything; refusing to overwrite or remove it`);
       }
     }

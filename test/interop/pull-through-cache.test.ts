@@ -10,7 +10,12 @@ import { readRecords } from "../../src/audit/reader.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { writeCertDir, writeContainersClientConfig } from "../support/containers-client.js";
-import { startDockerRegistry, type DockerRegistry } from "../support/docker-registry.js";
+import {
+  requestsSeen,
+  startDockerRegistry,
+  type AccessLogEntry,
+  type DockerRegistry,
+} from "../support/docker-registry.js";
 import { MEDIA_TYPES, buildDockerSchema2Image, contentSummary, sha256, type BuiltImage } from "../support/images.js";
 import { portcullisUser } from "../support/portcullis-cli.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
@@ -19,19 +24,6 @@ import { httpsRequest } from "../support/https-client.js";
 import { copyImage, copyOverTls, readDirCopy, type TlsClientOptions } from "../support/skopeo.js";
 import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
-
-interface UpstreamRequest {
-  method: string;
-  path: string;
-}
-
-/** The requests docker-registry's access log shows (`"GET /v2/... HTTP/1.1" 200 ...`), in order. */
-async function upstreamRequests(upstream: DockerRegistry): Promise<UpstreamRequest[]> {
-  const found: UpstreamRequest[] = [];
-  for (const match of (await upstream.log()).matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) (\/v2\/\S*) HTTP\/[\d.]+"/g))
-    found.push({ method: match[1] as string, path: match[2] as string });
-  return found;
-}
 
 /**
  * A schema2 image in a skopeo `dir:` whose one layer is `size` random bytes, written in chunks so it is
@@ -102,7 +94,7 @@ async function peakRssMiB(pid: number, task: Promise<unknown>): Promise<number> 
   return peak;
 }
 
-const forRepository = (requests: UpstreamRequest[], repository: string) =>
+const forRepository = (requests: AccessLogEntry[], repository: string) =>
   requests.filter((request) => request.path.startsWith(`/v2/${repository}/`));
 
 describe("a pull-through cache of a docker-registry, pulled from with skopeo over TLS", () => {
@@ -176,14 +168,14 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
   }
 
   it("fetches an image from the upstream on its first pull, and serves the second pull without asking the upstream", async () => {
-    const before = forRepository(await upstreamRequests(upstream), "library/alpine").length;
+    const before = forRepository(await requestsSeen(upstream), "library/alpine").length;
 
     expect(await pull("hub/library/alpine:3", "first")).toEqual(contentSummary(small));
-    const afterFirst = forRepository(await upstreamRequests(upstream), "library/alpine");
+    const afterFirst = forRepository(await requestsSeen(upstream), "library/alpine");
     expect(afterFirst.length).toBeGreaterThan(before);
     expect(await pull("hub/library/alpine:3", "second")).toEqual(contentSummary(small));
 
-    expect(forRepository(await upstreamRequests(upstream), "library/alpine")).toEqual(afterFirst);
+    expect(forRepository(await requestsSeen(upstream), "library/alpine")).toEqual(afterFirst);
   });
 
   it("records pulls through the cache in the audit log, as pulls of pushed images are", () => {
@@ -200,7 +192,7 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     const pulls = Array.from({ length: 10 }, (_, i) => pull("hub/team/tool:1", `concurrent-${i}`));
 
     for (const pulled of await Promise.all(pulls)) expect(pulled).toEqual(contentSummary(wide));
-    const gets = forRepository(await upstreamRequests(upstream), "team/tool").filter(
+    const gets = forRepository(await requestsSeen(upstream), "team/tool").filter(
       (request) => request.method === "GET" && request.path.includes("/blobs/"),
     );
     const perBlob = [...wide.blobs.keys()].map((digest) => [
@@ -219,10 +211,10 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
   it("re-checks a tag past its TTL with a HEAD, and downloads its manifest again only when the tag moved", async () => {
     await copyImage(small.reference, `docker://${upstream.hostPort}/library/busybox:1`);
     expect(await pull("fresh/library/busybox:1", "busybox-first")).toEqual(contentSummary(small));
-    const before = (await upstreamRequests(upstream)).length;
+    const before = (await requestsSeen(upstream)).length;
 
     expect(await pull("fresh/library/busybox:1", "busybox-unchanged")).toEqual(contentSummary(small));
-    const recheck = forRepository((await upstreamRequests(upstream)).slice(before), "library/busybox");
+    const recheck = forRepository((await requestsSeen(upstream)).slice(before), "library/busybox");
     await copyImage(wide.reference, `docker://${upstream.hostPort}/library/busybox:1`);
 
     expect(await pull("fresh/library/busybox:1", "busybox-moved")).toEqual(contentSummary(wide));
@@ -261,7 +253,7 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     });
     expect(await pull("hub/team/gone:1", "gone")).toEqual(contentSummary(image));
 
-    const gets = forRepository(await upstreamRequests(upstream), "team/gone").filter(
+    const gets = forRepository(await requestsSeen(upstream), "team/gone").filter(
       (request) => request.method === "GET" && request.path.endsWith(`/blobs/${layer}`),
     );
     expect(gets).toHaveLength(1);
@@ -276,7 +268,7 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
 
     for (const pulled of await pulls) expect(pulled).toEqual(contentSummary(large));
     const layer = [...large.blobs.keys()][1] as string;
-    const gets = forRepository(await upstreamRequests(upstream), "team/large").filter(
+    const gets = forRepository(await requestsSeen(upstream), "team/large").filter(
       (request) => request.method === "GET" && request.path.endsWith(`/blobs/${layer}`),
     );
     expect(gets).toHaveLength(1);

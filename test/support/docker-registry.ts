@@ -80,3 +80,17 @@ export async function startDockerRegistry(options: DockerRegistryOptions = {}): 
     };
   });
 }
+
+export interface AccessLogEntry {
+  method: string;
+  /** The request path, with its query: `/v2/library/alpine/manifests/3`. */
+  path: string;
+}
+
+/** The requests docker-registry's access log shows (`"GET /v2/... HTTP/1.1" 200 ...`), in order. */
+export async function requestsSeen(registry: RunningDaemon): Promise<AccessLogEntry[]> {
+  const found: AccessLogEntry[] = [];
+  for (const match of (await registry.log()).matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) (\/v2\/\S*) HTTP\/[\d.]+"/g))
+    found.push({ method: match[1] as string, path: match[2] as string });
+  return found;
+}

@@ -24,6 +24,8 @@ export interface DockerdOptions {
    * "Devices cgroup isn't mounted". The API socket stays a file under /tmp, reachable from the host.
    */
   netns?: string;
+  /** More keys for its daemon.json, e.g. `{ "registry-mirrors": ["https://HOST:PORT"] }`. */
+  daemonConfig?: Record<string, unknown>;
 }
 
 // Debian's docker CLI; /usr/local/bin/docker, if there, may be another version the daemon does not match.
@@ -81,7 +83,10 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
   const socket = join(dir, "docker.sock");
   const execRoot = join(dir, "exec");
   const containerdPidFile = join(execRoot, "containerd", "containerd.pid");
-  await writeFile(join(dir, "daemon.json"), JSON.stringify({ "deprecated-key-path": join(dir, "key.json") }));
+  await writeFile(
+    join(dir, "daemon.json"),
+    JSON.stringify({ ...options.daemonConfig, "deprecated-key-path": join(dir, "key.json") }),
+  );
   const dockerdArgs = [
     "--storage-driver=vfs",
     "--iptables=false",

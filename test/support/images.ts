@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { createTar } from "./tar.js";
@@ -131,7 +131,31 @@ export interface ImageOptions {
  * skopeo pushes that manifest unchanged.
  */
 export async function buildDockerSchema2Image(dir: string, options: ImageOptions = {}): Promise<BuiltImage> {
-  const layers = (options.layerSizes ?? [48 * 1024, 16 * 1024]).map(randomLayer);
+  return writeDockerSchema2Dir(dir, (options.layerSizes ?? [48 * 1024, 16 * 1024]).map(randomLayer));
+}
+
+export interface RootfsImage extends BuiltImage {
+  /** The config blob's digest: the image id docker shows once it has pulled the image. */
+  configDigest: string;
+  /** The root filesystem its layer holds. */
+  rootfs: RootfsTar;
+}
+
+/**
+ * A Docker schema2 image whose one layer is the root filesystem tar `rootfs` (see buildRootfsTar), gzipped:
+ * what `docker pull` unpacks into an image that `docker create` and `docker cp` can use, as a skopeo `dir:`.
+ */
+export async function buildRootfsImage(dir: string, rootfs: RootfsTar): Promise<RootfsImage> {
+  const image = await writeDockerSchema2Dir(dir, [
+    { blob: gzipSync(await readFile(rootfs.path)), diffId: rootfs.digest },
+  ]);
+  const manifest = JSON.parse(image.manifests.get(image.descriptor.digest)!.toString("utf8")) as {
+    config: Descriptor;
+  };
+  return { ...image, configDigest: manifest.config.digest, rootfs };
+}
+
+async function writeDockerSchema2Dir(dir: string, layers: readonly Layer[]): Promise<BuiltImage> {
   const config = imageConfig({ architecture: "amd64", os: "linux" }, layers);
   const manifest = json({
     schemaVersion: 2,
@@ -252,17 +276,20 @@ export interface RootfsTar {
   path: string;
   /** digest of the tar as written */
   digest: string;
+  /** The random line in its `etc/portcullis-test-id`, which tells this image's files from any other's. */
+  marker: string;
 }
 
 /** An uncompressed root filesystem tar for `docker import`, with a random marker file and `randomSize` random bytes. */
 export async function buildRootfsTar(path: string, randomSize = 64 * 1024): Promise<RootfsTar> {
+  const marker = randomBytes(16).toString("hex");
   const tar = createTar([
     { path: "etc/" },
-    { path: "etc/portcullis-test-id", content: Buffer.from(randomBytes(16).toString("hex") + "\n") },
+    { path: "etc/portcullis-test-id", content: Buffer.from(marker + "\n") },
     { path: "data/" },
     { path: "data/random.bin", content: randomBytes(randomSize) },
     { path: "hello.txt", content: Buffer.from("hello from a portcullis test image\n") },
   ]);
   await writeFile(path, tar);
-  return { path, digest: sha256(tar) };
+  return { path, digest: sha256(tar), marker };
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFile, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { runCommand, type CommandOptions, type CommandResult } from "./command.js";
 import { requireTool } from "./tools.js";
 
@@ -93,4 +93,25 @@ export function expectedHostsToml(registry: string): string {
     `  capabilities = ["pull", "resolve", "push"]\n` +
     `  ca = "ca.crt"\n`
   );
+}
+
+export function pathExists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * The directories among the parents of `files` (up to /etc) that do not exist yet, deepest first: what a test
+ * that runs the script on this machine's root removes again afterwards.
+ */
+export async function missingDirectories(files: readonly string[]): Promise<string[]> {
+  const missing = new Set<string>();
+  for (const file of files) {
+    for (let dir = dirname(file); dir !== "/etc" && dir !== "/"; dir = dirname(dir)) {
+      if (!(await pathExists(dir))) missing.add(dir);
+    }
+  }
+  return [...missing].sort((a, b) => b.length - a.length);
 }
