@@ -1,4 +1,4 @@
-import { readFile, rmdir, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
@@ -14,13 +14,7 @@ import {
   type Descriptor,
   type RootfsImage,
 } from "../support/images.js";
-import {
-  downloadInstallScript,
-  installedFiles,
-  missingDirectories,
-  pathExists,
-  runInstallScript,
-} from "../support/install-script.js";
+import { downloadInstallScript, prepareMachineInstall, type MachineInstall } from "../support/install-script.js";
 import { createVethNamespace, type VethNamespace } from "../support/netns.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
 import { copyImage } from "../support/skopeo.js";
@@ -77,10 +71,8 @@ describe("a dockerd in a network namespace using Portcullis as its registry mirr
   /** VETH_IP:PORT, the name docker gives the mirror (and its certs.d directory). */
   let mirror: string;
   let script: string;
-  /** Set just before the script runs on this machine's root: afterAll then uninstalls it. */
-  let installed = false;
-  /** Directories the install creates on this machine (e.g. /etc/docker/certs.d), removed again afterwards. */
-  let createdDirectories: string[] = [];
+  /** The script run on this machine's root, which afterAll undoes. */
+  let machineInstall: MachineInstall | undefined;
 
   beforeAll(async () => {
     requireTool("ip", "iproute2");
@@ -115,20 +107,13 @@ describe("a dockerd in a network namespace using Portcullis as its registry mirr
     );
     serve = await startPortcullisServe({ host: netns.hostAddress, args: ["--config", config] });
     mirror = `${netns.hostAddress}:${serve.port}`;
-    const files = installedFiles(mirror);
-    for (const file of files) {
-      if (await pathExists(file)) {
-        throw new Error(`${file} exists before the test installed anything; refusing to overwrite or remove it`);
-      }
-    }
-    createdDirectories = await missingDirectories(files);
     script = join(work.path, "portcullis-ca.sh");
+    machineInstall = await prepareMachineInstall(mirror, script);
     dockerd = await startDockerd({ netns: netns.name, daemonConfig: { "registry-mirrors": [`https://${mirror}`] } });
   });
 
   afterAll(async () => {
-    if (installed) await runInstallScript(script, ["--uninstall"]);
-    for (const dir of createdDirectories) await rmdir(dir).catch(() => undefined);
+    await machineInstall?.undo();
     await dockerd?.stop();
     await serve?.stop();
     if (serve) await removeTempDir(serve.home);
@@ -165,8 +150,7 @@ describe("a dockerd in a network namespace using Portcullis as its registry mirr
   it("installs the CA where docker looks for the mirror's, with the script fetched from inside the namespace", async () => {
     await downloadInstallScript(mirror, script, netns.run);
 
-    installed = true;
-    await runInstallScript(script);
+    await machineInstall?.run();
 
     expect(await readFile(`/etc/docker/certs.d/${mirror}/ca.crt`, "utf8")).toBe(serve.caPem);
   });

@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { readFile, rmdir } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,11 +8,9 @@ import { startDockerd, type Dockerd } from "../support/dockerd.js";
 import { buildRootfsTar } from "../support/images.js";
 import {
   downloadInstallScript,
-  installedFiles,
-  missingDirectories,
-  pathExists,
+  prepareMachineInstall,
+  type MachineInstall,
   printedScriptChecksum,
-  runInstallScript,
 } from "../support/install-script.js";
 import { createVethNamespace, type VethNamespace } from "../support/netns.js";
 import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
@@ -49,10 +47,8 @@ describe("docker in a network namespace trusting the gateway after the install s
   let repository: string;
   let imageId: string;
   let script: string;
-  /** Set just before the script runs on this machine's root: afterAll then uninstalls it. */
-  let installed = false;
-  /** Directories the install creates on this machine (e.g. /etc/docker/certs.d), removed again afterwards. */
-  let createdDirectories: string[] = [];
+  /** The script run on this machine's root, which afterAll undoes. */
+  let machineInstall: MachineInstall | undefined;
   let pushedDigest: string | undefined;
 
   beforeAll(async () => {
@@ -66,22 +62,15 @@ describe("docker in a network namespace trusting the gateway after the install s
     serve = await startPortcullisServe({ host: netns.hostAddress });
     registry = `${netns.hostAddress}:${serve.port}`;
     repository = `${registry}/team/app`;
-    const files = installedFiles(registry);
-    for (const file of files) {
-      if (await pathExists(file)) {
-        throw new Error(`${file} exists before the test installed anything; refusing to overwrite or remove it`);
-      }
-    }
-    createdDirectories = await missingDirectories(files);
     script = join(work.path, "portcullis-ca.sh");
+    machineInstall = await prepareMachineInstall(registry, script);
     dockerd = await startDockerd({ netns: netns.name });
     const rootfs = await buildRootfsTar(join(work.path, "rootfs.tar"), 1024 * 1024);
     imageId = (await dockerd.docker(["import", rootfs.path, `${repository}:v1`])).stdout.trim();
   });
 
   afterAll(async () => {
-    if (installed) await runInstallScript(script, ["--uninstall"]);
-    for (const dir of createdDirectories) await rmdir(dir).catch(() => undefined);
+    await machineInstall?.undo();
     await dockerd?.stop();
     await serve?.stop();
     if (serve) await removeTempDir(serve.home);
@@ -131,9 +120,7 @@ describe("docker in a network namespace trusting the gateway after the install s
     const checksum = await downloadInstallScript(registry, script, netns.run);
     expect(checksum).toBe(printedScriptChecksum(await serve.output(), registry));
 
-    // As root with no --root, as an operator runs it: docker reads /etc/docker/certs.d and has no flag to move it.
-    installed = true;
-    await runInstallScript(script);
+    await machineInstall?.run();
 
     expect(await readFile(`/etc/docker/certs.d/${registry}/ca.crt`, "utf8")).toBe(serve.caPem);
   });

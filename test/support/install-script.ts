@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
+import { readFile, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { runCommand, type CommandOptions, type CommandResult } from "./command.js";
 import { requireTool } from "./tools.js";
@@ -95,7 +95,39 @@ export function expectedHostsToml(registry: string): string {
   );
 }
 
-export function pathExists(path: string): Promise<boolean> {
+export interface MachineInstall {
+  /** Runs the script as an operator does, as root with no `--root`: docker has no flag to move certs.d. */
+  run(): Promise<CommandResult>;
+  /** Uninstalls what `run` installed and removes the directories it made; nothing when it never ran. */
+  undo(): Promise<void>;
+}
+
+/**
+ * For a test that runs REGISTRY's install script (at `script`) on this machine's own root: refuses at once
+ * when any file it would install is already there (so nothing of the machine's is overwritten or removed),
+ * and notes the directories that do not exist yet, which `undo` removes again.
+ */
+export async function prepareMachineInstall(registry: string, script: string): Promise<MachineInstall> {
+  const files = installedFiles(registry);
+  for (const file of files) {
+    if (await pathExists(file))
+      throw new Error(`${file} exists before the test installed anything; refusing to overwrite or remove it`);
+  }
+  const createdDirectories = await missingDirectories(files);
+  let installed = false;
+  return {
+    run() {
+      installed = true;
+      return runInstallScript(script);
+    },
+    async undo() {
+      if (installed) await runInstallScript(script, ["--uninstall"]);
+      for (const dir of createdDirectories) await rmdir(dir).catch(() => undefined);
+    },
+  };
+}
+
+function pathExists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,
     () => false,
@@ -106,7 +138,7 @@ export function pathExists(path: string): Promise<boolean> {
  * The directories among the parents of `files` (up to /etc) that do not exist yet, deepest first: what a test
  * that runs the script on this machine's root removes again afterwards.
  */
-export async function missingDirectories(files: readonly string[]): Promise<string[]> {
+async function missingDirectories(files: readonly string[]): Promise<string[]> {
   const missing = new Set<string>();
   for (const file of files) {
     for (let dir = dirname(file); dir !== "/etc" && dir !== "/"; dir = dirname(dir)) {
