@@ -4,6 +4,7 @@ import { createBlobStore, readLink } from "../registry/blob-store.js";
 import { digestOf, parseDigest, type Digest } from "../registry/digest.js";
 import { manifestUnknown, RegistryError } from "../registry/errors.js";
 import { readSmallBody } from "../registry/http.js";
+import { lockKeys } from "../registry/locks.js";
 import { maxManifestBytes } from "../registry/manifest.js";
 import type { Reference } from "../registry/manifest-store.js";
 import { mediaTypes } from "../registry/media-types.js";
@@ -42,11 +43,23 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
     return link?.text === digest.text && (await blobs.exists(digest)) ? digest : undefined;
   }
 
-  /** The same lock the manifest store takes to move a tag. */
-  const withTag = <T>(name: string, tag: string, task: () => Promise<T>) =>
-    storage.withLock(`tag\n${name}\n${tag}`, task);
+  /**
+   * Stores a downloaded manifest and moves `tag` to it, under the manifest's lock and then the tag's, as the
+   * manifest store's put does, so gc never removes the revision before its tag is there (gc.ts).
+   */
+  async function store(name: string, { digest, content }: Downloaded, tag?: string): Promise<void> {
+    await storage.withLock(lockKeys.manifest(name, digest), async () => {
+      await blobs.put(digest, content);
+      await storage.putContent(layout.revisionLink(name, digest), digest.text);
+      if (tag === undefined) return;
+      await storage.withLock(lockKeys.tag(name, tag), async () => {
+        await storage.putContent(layout.tagIndexLink(name, tag, digest), digest.text);
+        await storage.putContent(layout.tagCurrentLink(name, tag), digest.text);
+      });
+    });
+  }
 
-  async function download(client: UpstreamClient, target: MirrorTarget, reference: string): Promise<Digest> {
+  async function download(client: UpstreamClient, target: MirrorTarget, reference: string): Promise<Downloaded> {
     const res = await askUpstream(client, target, "GET", `manifests/${reference}`, { accept });
     if (res.statusCode === 404) {
       res.resume();
@@ -63,9 +76,7 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
     const digest = digestOf(content, claimed?.algorithm ?? "sha256");
     if (claimed && claimed.text !== digest.text)
       throw wrongContent(target, "a manifest whose digest is not the one it named", claimed.text, digest.text);
-    await blobs.put(digest, content);
-    await storage.putContent(layout.revisionLink(target.name, digest), digest.text);
-    return digest;
+    return { digest, content };
   }
 
   async function byTag(client: UpstreamClient, target: MirrorTarget, tag: string): Promise<void> {
@@ -96,20 +107,17 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
     const latest = claimedDigest(head);
     if (cached && latest?.text === cached.text) {
       // Rewriting the link restarts the TTL, for every process on this storage.
-      await withTag(name, tag, () => storage.putContent(currentLink, cached.text));
+      await storage.withLock(lockKeys.tag(name, tag), () => storage.putContent(currentLink, cached.text));
       return;
     }
-    let digest: Digest;
+    let downloaded: Downloaded;
     try {
-      digest = await download(client, target, latest?.text ?? tag);
+      downloaded = await download(client, target, latest?.text ?? tag);
     } catch (error) {
       if (error instanceof RegistryError && error.code === "MANIFEST_UNKNOWN") throw error;
       return fallBack(error);
     }
-    await withTag(name, tag, async () => {
-      await storage.putContent(layout.tagIndexLink(name, tag, digest), digest.text);
-      await storage.putContent(currentLink, digest.text);
-    });
+    await store(name, downloaded, tag);
   }
 
   return {
@@ -118,7 +126,7 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
       if ("tag" in reference) return byTag(client, target, reference.tag);
       if (await cachedRevision(target.name, reference.digest)) return;
       try {
-        await download(client, target, reference.digest.text);
+        await store(target.name, await download(client, target, reference.digest.text));
       } catch (error) {
         if (error instanceof RegistryError) throw error;
         throw upstreamUnavailable(target, describeFailure(error));
@@ -128,6 +136,11 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
 }
 
 export type ManifestCache = ReturnType<typeof createManifestCache>;
+
+interface Downloaded {
+  digest: Digest;
+  content: Buffer;
+}
 
 function claimedDigest(res: IncomingMessage): Digest | undefined {
   const value = res.headers["docker-content-digest"];

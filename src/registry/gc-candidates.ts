@@ -1,4 +1,5 @@
 import type { Digest } from "./digest.js";
+import { lockKeys } from "./locks.js";
 import type { StorageDriver } from "./storage/driver.js";
 import { layout } from "./storage/layout.js";
 
@@ -9,10 +10,8 @@ import { layout } from "./storage/layout.js";
  * blob's lock first, so a use either comes before the removal's check (and the blob stays) or finds the
  * blob gone, which only happens to a blob nothing used for a whole collection interval.
  */
-export const blobLockKey = (digest: Digest) => `blob\n${digest.text}`;
-
 export async function keepFromCollection(storage: StorageDriver, digest: Digest): Promise<void> {
   const path = layout.gcCandidate(digest);
   if (!(await storage.stat(path))) return;
-  await storage.withLock(blobLockKey(digest), () => storage.delete(path));
+  await storage.withLock(lockKeys.blob(digest), () => storage.delete(path));
 }

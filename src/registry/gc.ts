@@ -1,8 +1,8 @@
 import type { Logger } from "../log.js";
 import { readLink } from "./blob-store.js";
 import { parseDigest, type Digest } from "./digest.js";
-import { blobLockKey } from "./gc-candidates.js";
 import { listBlobs } from "./inventory.js";
+import { lockKeys, withLocks } from "./locks.js";
 import { parseManifest, type ParsedManifest } from "./manifest.js";
 import { repositoryDirectories } from "./catalog.js";
 import type { StorageDriver } from "./storage/driver.js";
@@ -34,6 +34,9 @@ export interface GarbageCollector {
   run(options: GcOptions): Promise<GcReport>;
 }
 
+/** Manifests by digest, read once a run: what a digest names never changes. */
+type ManifestContents = Map<string, { size: number; manifest?: ParsedManifest }>;
+
 /** An upload with no activity for this long is abandoned, whatever the grace period for finished blobs. */
 export const defaultUploadGraceMs = 60 * 60 * 1000;
 
@@ -49,6 +52,12 @@ export const defaultUploadGraceMs = 60 * 60 * 1000;
  * two-phase candidacy (gc-candidates.ts): a blob found unreferenced and older than the grace period is only
  * marked; a later run removes it, under the blob's lock, if nothing used it in between. With a zero grace
  * period a blob therefore survives at least one whole interval between runs after its last use.
+ *
+ * The manifest race (with `untagged`: a put has linked a revision but not yet its tag, which the mark read
+ * before) is closed by the manifest's lock: a put holds it from the revision link to the tag, and an index's
+ * put holds its children's too. gc takes the locks of every revision it is about to remove, marks the
+ * repository again and removes only those still unreached; a revision linked since the first mark counts
+ * as reached, with its children. Untagged outside a put, with a zero grace period, is removable.
  */
 export function createGarbageCollector(deps: {
   storage: StorageDriver;
@@ -93,13 +102,17 @@ export function createGarbageCollector(deps: {
     return found;
   }
 
-  /** The manifests of one repository that stay, with every blob they reference. */
-  async function markRepository(name: string, untagged: boolean, liveBlobs: Set<string>, report: GcReport) {
+  /**
+   * The revisions of one repository and the digests that stay: what its tags reach (every revision, unless
+   * `untagged`), revisions linked within the grace period or since `listed` was read, the children of an
+   * index that stays and the referrers of a manifest that stays. `contents` caches manifests by digest.
+   */
+  async function mark(name: string, untagged: boolean, contents: ManifestContents, listed?: Set<string>) {
     const revisions = await revisionsOf(name);
-    const parsed = new Map<string, { size: number; manifest?: ParsedManifest }>();
     for (const { digest } of revisions) {
+      if (contents.has(digest.text)) continue;
       const entry = await readManifest(digest);
-      if (entry) parsed.set(digest.text, entry);
+      if (entry) contents.set(digest.text, entry);
     }
     const alive = new Set<string>();
     const queue: string[] = [];
@@ -110,31 +123,66 @@ export function createGarbageCollector(deps: {
     };
     const roots = untagged ? (await tagged(name)).map((d) => d.text) : revisions.map((r) => r.digest.text);
     // A revision pushed within the grace period may be the child of an index still being pushed.
-    for (const { digest, modified } of revisions) if (now() - modified < deps.graceMs) keep(digest.text);
+    for (const { digest, modified } of revisions) {
+      if (now() - modified < deps.graceMs || (listed && !listed.has(digest.text))) keep(digest.text);
+    }
     for (const text of roots) keep(text);
     for (;;) {
       while (queue.length > 0) {
-        const manifest = parsed.get(queue.pop() as string)?.manifest;
+        const manifest = contents.get(queue.pop() as string)?.manifest;
         for (const child of manifest?.manifests ?? []) keep(child.text);
       }
       let grew = false;
-      for (const [text, entry] of parsed) {
-        const subject = entry.manifest?.subject?.digest;
-        if (!alive.has(text) && subject && alive.has(subject)) {
-          keep(text);
+      for (const { digest } of revisions) {
+        const subject = contents.get(digest.text)?.manifest?.subject?.digest;
+        if (!alive.has(digest.text) && subject && alive.has(subject)) {
+          keep(digest.text);
           grew = true;
         }
       }
       if (!grew) break;
     }
-    for (const { digest } of revisions) {
-      const entry = parsed.get(digest.text);
-      if (alive.has(digest.text) || !entry) {
-        liveBlobs.add(digest.text);
-        for (const blob of entry?.manifest?.blobs ?? []) liveBlobs.add(blob.text);
+    return { revisions, alive };
+  }
+
+  /** Removes (or lists) the revisions of one repository that no longer stay, and adds the blobs of the rest. */
+  async function sweepManifests(
+    name: string,
+    untagged: boolean,
+    dryRun: boolean,
+    contents: ManifestContents,
+    liveBlobs: Set<string>,
+    report: GcReport,
+  ) {
+    let marked = await mark(name, untagged, contents);
+    // A revision whose manifest cannot be read stays: it is fsck's to repair, not gc's to guess about.
+    const unreached = (m: typeof marked) =>
+      m.revisions.filter(({ digest }) => !m.alive.has(digest.text) && contents.has(digest.text));
+    let removals = unreached(marked);
+    if (removals.length > 0 && !dryRun) {
+      const first = marked;
+      await withLocks(
+        storage,
+        removals.map(({ digest }) => lockKeys.manifest(name, digest)),
+        async () => {
+          // Only a put holding one of these locks can have reached a removal since the first mark: marking
+          // again now sees what it wrote. A revision linked since the first mark stays, with its children.
+          marked = await mark(name, untagged, contents, new Set(first.revisions.map((r) => r.digest.text)));
+          const still = new Set(unreached(marked).map(({ digest }) => digest.text));
+          removals = removals.filter(({ digest }) => still.has(digest.text));
+          for (const { digest } of removals) await storage.delete(layout.revisionDir(name, digest));
+        },
+      );
+    }
+    const removed = new Set(removals.map(({ digest }) => digest.text));
+    for (const { digest } of marked.revisions) {
+      const entry = contents.get(digest.text);
+      if (removed.has(digest.text)) {
+        report.manifests.push({ repository: name, digest: digest.text, size: entry?.size ?? 0 });
         continue;
       }
-      report.manifests.push({ repository: name, digest: digest.text, size: entry.size });
+      liveBlobs.add(digest.text);
+      for (const blob of entry?.manifest?.blobs ?? []) liveBlobs.add(blob.text);
     }
   }
 
@@ -151,7 +199,7 @@ export function createGarbageCollector(deps: {
         );
         return { abandoned: now() - active > uploadGraceMs, size: data?.size ?? 0 };
       };
-      await storage.withLock(`upload\n${name}\n${id}`, async () => {
+      await storage.withLock(lockKeys.upload(name, id), async () => {
         const { abandoned, size } = await idle();
         if (!abandoned) return;
         if (!dryRun) await storage.delete(layout.uploadDir(name, id));
@@ -198,7 +246,7 @@ export function createGarbageCollector(deps: {
         report.bytes += size;
         continue;
       }
-      const removed = await storage.withLock(blobLockKey(digest), async () => {
+      const removed = await storage.withLock(lockKeys.blob(digest), async () => {
         // A use since the check above withdrew the candidacy: the blob stays.
         if (!(await storage.stat(candidate))) return false;
         for (const name of holders.get(digest.text) ?? []) await storage.delete(layout.layerLinkDir(name, digest));
@@ -270,13 +318,10 @@ export function createGarbageCollector(deps: {
     const names = await repositoryDirectories(storage);
     const liveBlobs = new Set<string>();
     const untagged = options.untagged ?? false;
+    const contents: ManifestContents = new Map();
     for (const name of names) {
-      await markRepository(name, typeof untagged === "function" ? untagged(name) : untagged, liveBlobs, report);
-    }
-    if (!options.dryRun) {
-      for (const { repository, digest } of report.manifests) {
-        await storage.delete(layout.revisionDir(repository, parseDigest(digest)));
-      }
+      const removesUntagged = typeof untagged === "function" ? untagged(name) : untagged;
+      await sweepManifests(name, removesUntagged, options.dryRun, contents, liveBlobs, report);
     }
     for (const name of names) await sweepUploads(name, options.dryRun, report);
     await sweepBlobs(names, liveBlobs, options.dryRun, report);

@@ -1,6 +1,7 @@
 import { readLink, type BlobStore } from "./blob-store.js";
 import { digestOf, looksLikeDigest, parseDigest, type Digest } from "./digest.js";
 import { manifestUnknown, nameUnknown, RegistryError } from "./errors.js";
+import { lockKeys, withLocks } from "./locks.js";
 import { parseManifest, storedMediaType, type ParsedManifest } from "./manifest.js";
 import { checkTag, isValidTag } from "./names.js";
 import type { StorageDriver } from "./storage/driver.js";
@@ -65,7 +66,18 @@ export function createManifestStore(storage: StorageDriver, blobs: BlobStore) {
 
   /** One tag's updates take turns, across every process on this storage. */
   const withTag = <T>(name: string, tag: string, task: () => Promise<T>) =>
-    storage.withLock(`tag\n${name}\n${tag}`, task);
+    storage.withLock(lockKeys.tag(name, tag), task);
+
+  /**
+   * gc removes a revision no tag reaches only under the manifest's lock (gc.ts), so a put holds it from its
+   * revision link to its tag; an index's put also holds its children's, from the check that they are there.
+   */
+  const withManifests = <T>(name: string, digests: readonly Digest[], task: () => Promise<T>) =>
+    withLocks(
+      storage,
+      digests.map((digest) => lockKeys.manifest(name, digest)),
+      task,
+    );
 
   /**
    * The tags a GET can serve: a tag directory whose current link is missing or names a manifest that is not
@@ -111,19 +123,21 @@ export function createManifestStore(storage: StorageDriver, blobs: BlobStore) {
         });
       }
       const manifest = parseManifest(content, contentType);
-      await checkReferences(name, manifest);
-      await blobs.put(digest, content);
-      await storage.putContent(layout.revisionLink(name, digest), digest.text);
-      const stored = { digest, manifest };
-      if (!("tag" in reference)) {
-        onStored(stored);
-        return stored;
-      }
-      return withTag(name, reference.tag, async () => {
-        await storage.putContent(layout.tagIndexLink(name, reference.tag, digest), digest.text);
-        await storage.putContent(layout.tagCurrentLink(name, reference.tag), digest.text);
-        onStored(stored);
-        return stored;
+      return withManifests(name, [digest, ...manifest.manifests], async () => {
+        await checkReferences(name, manifest);
+        await blobs.put(digest, content);
+        await storage.putContent(layout.revisionLink(name, digest), digest.text);
+        const stored = { digest, manifest };
+        if (!("tag" in reference)) {
+          onStored(stored);
+          return stored;
+        }
+        return withTag(name, reference.tag, async () => {
+          await storage.putContent(layout.tagIndexLink(name, reference.tag, digest), digest.text);
+          await storage.putContent(layout.tagCurrentLink(name, reference.tag), digest.text);
+          onStored(stored);
+          return stored;
+        });
       });
     },
 
@@ -137,13 +151,16 @@ export function createManifestStore(storage: StorageDriver, blobs: BlobStore) {
         });
       }
       const digest = reference.digest;
-      if (!(await readLink(storage, layout.revisionLink(name, digest)))) throw manifestUnknown(digest.text);
-      for (const tag of await storage.list(layout.tagsRoot(name))) {
-        await withTag(name, tag, async () => {
-          if ((await resolveTag(name, tag))?.text === digest.text) await storage.delete(layout.tagDir(name, tag));
-        });
-      }
-      await storage.delete(layout.revisionDir(name, digest));
+      // Under the manifest's lock, as a put is: a put tagging it meanwhile comes wholly before or after.
+      return withManifests(name, [digest], async () => {
+        if (!(await readLink(storage, layout.revisionLink(name, digest)))) throw manifestUnknown(digest.text);
+        for (const tag of await storage.list(layout.tagsRoot(name))) {
+          await withTag(name, tag, async () => {
+            if ((await resolveTag(name, tag))?.text === digest.text) await storage.delete(layout.tagDir(name, tag));
+          });
+        }
+        await storage.delete(layout.revisionDir(name, digest));
+      });
     },
 
     /** Every manifest digest the repository holds. */

@@ -1,3 +1,4 @@
+import { globToRegExp } from "../glob.js";
 import type { Inventory } from "./inventory.js";
 import type { StorageDriver } from "./storage/driver.js";
 import { layout } from "./storage/layout.js";
@@ -90,15 +91,4 @@ export function describeRule(rule: RetentionRule): string {
   if (rule.keepPulledWithinDays !== undefined) parts.push(`keepPulledWithinDays ${rule.keepPulledWithinDays}`);
   if (rule.protect.length > 0) parts.push(`protect ${rule.protect.join(",")}`);
   return parts.join(", ");
-}
-
-/** `*` matches any run of characters (slashes included), `?` one character: the policies' glob. */
-function globToRegExp(glob: string): RegExp {
-  let source = "";
-  for (const char of glob) {
-    if (char === "*") source += ".*";
-    else if (char === "?") source += ".";
-    else source += char.replace(/[.+^${}()|[\]\\]/g, "\\$&");
-  }
-  return new RegExp(`^${source}$`);
 }

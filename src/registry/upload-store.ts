@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 import type { BlobStore } from "./blob-store.js";
 import { digestFromHash, newHash, parseDigest, type Digest, type DigestAlgorithm } from "./digest.js";
 import { rangeInvalid, RegistryError, uploadUnknown } from "./errors.js";
+import { lockKeys } from "./locks.js";
 import type { ByteRange, StorageDriver } from "./storage/driver.js";
 import { layout } from "./storage/layout.js";
 
@@ -38,7 +39,8 @@ const sweepEveryMs = 60 * 1000;
 export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
   const hashes = new Map<string, HashState>();
   const key = (name: string, id: string) => `${name}\n${id}`;
-  const withLock = <T>(k: string, task: () => Promise<T>) => storage.withLock(`upload\n${k}`, task);
+  const withLock = <T>(name: string, id: string, task: () => Promise<T>) =>
+    storage.withLock(lockKeys.upload(name, id), task);
 
   const lastSweep = new Map<string, number>();
 
@@ -178,12 +180,12 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
     sweep,
 
     append(name: string, id: string, chunk: Chunk): Promise<number> {
-      return withLock(key(name, id), () => appendChunk(name, id, chunk));
+      return withLock(name, id, () => appendChunk(name, id, chunk));
     },
 
     /** Appends the last chunk if any, verifies the digest, and moves the data into the blob store. */
     complete(name: string, id: string, digest: Digest, last?: Chunk): Promise<number> {
-      return withLock(key(name, id), async () => {
+      return withLock(name, id, async () => {
         const total = last ? await appendChunk(name, id, last) : await size(name, id);
         const actual = await uploadedDigest(name, id, digest.algorithm, total);
         if (actual.text !== digest.text) {
@@ -202,7 +204,7 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
     },
 
     cancel(name: string, id: string): Promise<void> {
-      return withLock(key(name, id), async () => {
+      return withLock(name, id, async () => {
         await size(name, id);
         await cancel(name, id);
       });

@@ -32,7 +32,7 @@ describe("gc under load", () => {
       stringify({
         auth: { groups: { admins: ["admin"] } },
         policies: [{ group: "admins", repository: "*", actions: ["*"] }],
-        gc: { graceSeconds: 0 },
+        gc: { untagged: "remove", graceSeconds: 0 },
         rateLimits: { tokenRequestsPerIp: { points: 100_000, durationSeconds: 60 } },
       }),
     );
@@ -53,7 +53,7 @@ describe("gc under load", () => {
   const local = (args: string[]) =>
     runPortcullis([...args, "--data", serve.dataDir, "--certs", serve.certsDir, "--config", config]);
 
-  it("lets 4 clients push, pull and rm for 60 s while gc runs every 5 s, with no client error, and every tagged image still pulls byte-identical", async () => {
+  it("lets 4 clients push, pull and rm for 60 s while gc runs every 5 s and removes untagged manifests, with no client error, and every tagged image still pulls byte-identical", async () => {
     const creds = `admin:${serve.adminPassword}`;
     const shared = await buildDockerSchema2Image(join(work.path, "shared"), { layerSizes: [32 * 1024, 4 * 1024] });
     const errors: string[] = [];

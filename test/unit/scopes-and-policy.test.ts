@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createPolicy, defaultRules, globToRegExp } from "../../src/auth/authz/policy.js";
+import { createPolicy, defaultRules } from "../../src/auth/authz/policy.js";
+import { globToRegExp } from "../../src/glob.js";
 import { parseScopes } from "../../src/auth/token/scope.js";
 import { libtrustKeyId } from "../../src/auth/token/key-id.js";
 import { createPublicKey } from "node:crypto";

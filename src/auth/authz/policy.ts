@@ -1,3 +1,4 @@
+import { globToRegExp } from "../../glob.js";
 import { createAddressList } from "../../http/address-list.js";
 import { repositoryActions, type RepositoryAction } from "../token/scope.js";
 
@@ -96,17 +97,6 @@ export function describeRule(rule: PolicyRule): string {
     rule.clientIp !== undefined ? `from ${rule.clientIp}` : undefined,
   ].filter(Boolean);
   return `${who.length ? who.join(", ") : "any signed-in user"} on ${rule.repository}: ${rule.actions.join(", ")}`;
-}
-
-/** `*` matches any run of characters (slashes included), `?` one character. */
-export function globToRegExp(glob: string): RegExp {
-  let source = "";
-  for (const char of glob) {
-    if (char === "*") source += ".*";
-    else if (char === "?") source += ".";
-    else source += char.replace(/[.+^${}()|[\]\\]/g, "\\$&");
-  }
-  return new RegExp(`^${source}$`);
 }
 
 function escapeGlob(text: string): string {
