@@ -153,7 +153,7 @@ function builtInRegistry(
     backend: createMirrorBackend({
       builtIn: builtInBackend(registry, forwarded),
       storage,
-      routes: createMirrorRoutes(config.mirrors),
+      routes: createMirrorRoutes(config.mirrors, config.groups),
       upstream: (name) => upstreams.get(name),
       logger: logger.child({ layer: "mirror" }),
     }),
