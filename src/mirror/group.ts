@@ -27,7 +27,6 @@ export interface GroupDeps {
  */
 export function createGroupReads({ builtIn, storage, tags, upstream, serveCached }: GroupDeps) {
   const blobs = createBlobStore(storage);
-
   const manifests = createManifestStore(storage, blobs);
 
   /** Whether the manifest was pushed to this repository. */

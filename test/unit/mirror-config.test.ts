@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { configSchema } from "../../src/config/schema.js";
+import { createOrigins, describeOrigin } from "../../src/mirror/origin.js";
 import { createMirrorRoutes } from "../../src/mirror/routes.js";
 
 const upstreams = { hub: { url: "http://127.0.0.1:5001" } };
@@ -111,5 +112,28 @@ describe("which repositories are in a group", () => {
       target: { name: "app", cache: { name: "hub/app", upstream: "hub", remoteName: "app", tagTtlMs: 300_000 } },
     });
     expect(everything.route("hub/app")?.kind).toBe("mirror");
+  });
+});
+
+describe("where a repository comes from, as ls and the console say it", () => {
+  const originOf = createOrigins(
+    configSchema.parse({
+      upstreams,
+      mirrors: [{ prefix: "hub/", upstream: "hub" }],
+      groups: [{ prefix: "all/", mirror: "hub/" }],
+    }),
+  );
+
+  // prettier-ignore
+  it.each([
+    ["hub/library/alpine", "cache of upstream hub (http://127.0.0.1:5001)"],
+    ["all/team/app", "group: pushed here, else hub/team/app from upstream hub (http://127.0.0.1:5001)"],
+  ])("describes %s as %s", (name, text) => {
+    const origin = originOf(name);
+    expect(origin && describeOrigin(origin)).toBe(text);
+  });
+
+  it("says nothing of a repository that is only pushed", () => {
+    expect(originOf("team/app")).toBeUndefined();
   });
 });
