@@ -11,6 +11,7 @@ import { startGateway, type Gateway, type GatewayOptions } from "./gateway/serve
 import { parseHostPort } from "./http/listen-address.js";
 import type { Logger } from "./log.js";
 import { createMirrorBackend } from "./mirror/backend.js";
+import { createOrigins, describeOrigin } from "./mirror/origin.js";
 import { createMirrorRoutes } from "./mirror/routes.js";
 import { loadSessionTicketKeys } from "./pki/session-tickets.js";
 import { certPaths, ensureTlsMaterial, loadSigningCa, type TlsMaterial } from "./pki/tls-material.js";
@@ -75,8 +76,13 @@ export async function startPortcullis(config: Readonly<Config>, deps: Portcullis
     !upstream && config.mirrors.length > 0 ? createUpstreamClients(config, { logger }) : undefined;
   let current = material;
   const storage = upstream ? undefined : createFilesystemDriver(config.data);
+  const originOf = createOrigins(config);
   const consoleRegistry = storage && {
     inventory: createInventory({ storage, auditDir: auditDir(config.data) }),
+    originOf: (repository: string) => {
+      const origin = originOf(repository);
+      return origin && describeOrigin(origin);
+    },
     gcDryRun: () =>
       createGarbageCollector({
         storage,
@@ -156,7 +162,7 @@ function builtInRegistry(
     backend: createMirrorBackend({
       builtIn: builtInBackend(registry, forwarded),
       storage,
-      routes: createMirrorRoutes(config.mirrors),
+      routes: createMirrorRoutes(config.mirrors, config.groups),
       upstream: (name) => upstreams.get(name),
       logger: logger.child({ layer: "mirror" }),
     }),

@@ -1,5 +1,6 @@
 import { formatBytes } from "../gateway/console/html.js";
 import { auditDir } from "../audit/audit-log.js";
+import { createOrigins, describeOrigin, type RepositoryOrigin } from "../mirror/origin.js";
 import { createInventory, type ImageSummary } from "../registry/inventory.js";
 import { checkRepositoryName } from "../registry/names.js";
 import { createFilesystemDriver } from "../registry/storage/filesystem.js";
@@ -11,7 +12,7 @@ import { requireExisting } from "./server-state.js";
 
 const lsUsage = "portcullis ls [REPO] [--json] [--server URL [--ca FILE]]";
 
-/** Repositories, or one repository's tags with digest, size, platforms and who pushed them when. */
+/** Repositories (and where a cached one comes from), or one repository's tags with digest, size, platforms and who pushed them when. */
 export async function runLs(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, [...commonFlags, "server", "ca"], ["json"]);
   if (args.positionals.length > 1) throw new UsageError(`usage: ${lsUsage}`);
@@ -24,8 +25,9 @@ export async function runLs(argv: readonly string[]): Promise<void> {
     ? await createRemoteRegistry({ server, ca: stringFlag(args, "ca"), certs: config.certs })
     : localInventory(config.data);
   if (repository === undefined) {
-    const names = await source.repositories();
-    process.stdout.write(json ? `${JSON.stringify(names)}\n` : names.map((n) => `${n}\n`).join(""));
+    const originOf = createOrigins(config);
+    const listed = (await source.repositories()).map((name) => ({ name, origin: originOf(name) }));
+    process.stdout.write(json ? `${JSON.stringify(listed)}\n` : repositoryTable(listed));
     return;
   }
   const images = await source.images(repository);
@@ -60,6 +62,14 @@ function checkName(name: string): void {
   } catch {
     throw new UsageError(`${name}: not a repository name\nusage: ${lsUsage}`);
   }
+}
+
+/** Repositories one a line, with where a mirror's or a group's come from beside them. */
+function repositoryTable(listed: readonly { name: string; origin?: RepositoryOrigin }[]): string {
+  const width = Math.max(0, ...listed.filter((r) => r.origin).map((r) => r.name.length));
+  return listed
+    .map((r) => (r.origin ? `${r.name.padEnd(width)}  ${describeOrigin(r.origin)}\n` : `${r.name}\n`))
+    .join("");
 }
 
 function table(images: readonly ImageSummary[]): string {

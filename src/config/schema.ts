@@ -339,17 +339,18 @@ const retentionRuleSchema = z
   })
   .strict();
 
+const repositoryPrefix = z
+  .string()
+  .regex(
+    /^$|^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\/$/,
+    'expected a repository path ending in "/", such as hub/, or "" for the whole name space',
+  );
+
 const mirrorSchema = z
   .object({
-    prefix: z
-      .string()
-      .regex(
-        /^$|^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\/$/,
-        'expected a repository path ending in "/", such as hub/, or "" for the whole name space',
-      )
-      .describe(
-        'Repositories under it come from the upstream without it: hub/library/alpine is library/alpine there; "" is every repository (docker\'s registry-mirrors).',
-      ),
+    prefix: repositoryPrefix.describe(
+      'Repositories under it come from the upstream without it: hub/library/alpine is library/alpine there; "" is every repository (docker\'s registry-mirrors).',
+    ),
     upstream: upstreamName.describe("The entry of upstreams the repositories are fetched from."),
     tagTtlSeconds: z
       .number()
@@ -357,6 +358,17 @@ const mirrorSchema = z
       .min(0)
       .default(300)
       .describe("How long a cached tag is served before the upstream is asked (a HEAD) whether it moved."),
+  })
+  .strict();
+
+const groupSchema = z
+  .object({
+    prefix: repositoryPrefix.describe(
+      "Repositories under it are pushed to and pulled from at one address: all/team/app is stored as itself when pushed, and otherwise read from the mirror's cache.",
+    ),
+    mirror: repositoryPrefix.describe(
+      "The prefix of the entry of mirrors whose cache a pull falls through to: with hub/, all/library/alpine is read as hub/library/alpine. A pushed tag of the same name shadows the upstream's.",
+    ),
   })
   .strict();
 
@@ -393,6 +405,12 @@ export const configObjectSchema = z
       .default([])
       .describe(
         "Pull-through caches: repositories under a prefix fetched from an upstream once, then served from storage.",
+      ),
+    groups: z
+      .array(groupSchema)
+      .default([])
+      .describe(
+        "One address for push and pull: pushes are stored, pulls read what was pushed first, then a mirror's cache.",
       ),
     publicUrl: httpUrl(["https"], " (clients only speak HTTPS to a registry with a token server)")
       .optional()
@@ -510,6 +528,19 @@ export const configSchema = configObjectSchema.superRefine((config, ctx) => {
         message: `prefix "${mirror.prefix}" is already mirrored by an earlier entry`,
       });
   }
+  for (const [index, group] of config.groups.entries()) {
+    const issue = (key: string, message: string) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["groups", index, key], message });
+    if (!config.mirrors.some((mirror) => mirror.prefix === group.mirror))
+      issue(
+        "mirror",
+        `no entry of mirrors has the prefix "${group.mirror}" (mirrored: ${config.mirrors.map((m) => `"${m.prefix}"`).join(", ") || "none"})`,
+      );
+    if (config.mirrors.some((mirror) => mirror.prefix === group.prefix))
+      issue("prefix", `prefix "${group.prefix}" is a mirror's: a group needs a name space of its own`);
+    if (config.groups.findIndex((other) => other.prefix === group.prefix) !== index)
+      issue("prefix", `prefix "${group.prefix}" is already a group of an earlier entry`);
+  }
   for (const [index, rule] of (config.policies ?? []).entries()) {
     const issue = (key: string, message: string) =>
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["policies", index, key], message });
@@ -533,6 +564,7 @@ export const configSchema = configObjectSchema.superRefine((config, ctx) => {
 export type Config = z.infer<typeof configSchema>;
 export type UpstreamEntryConfig = z.infer<typeof upstreamEntrySchema>;
 export type MirrorConfig = z.infer<typeof mirrorSchema>;
+export type GroupConfig = z.infer<typeof groupSchema>;
 export type LdapConfig = z.infer<typeof ldapSchema>;
 export type GcConfig = z.infer<typeof gcSchema>;
 export type RetentionRuleConfig = z.infer<typeof retentionRuleSchema>;

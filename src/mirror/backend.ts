@@ -12,6 +12,7 @@ import type { StorageDriver } from "../registry/storage/driver.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { createBlobCache } from "./blob-cache.js";
+import { createGroupReads } from "./group.js";
 import { createManifestCache } from "./manifest-cache.js";
 import type { MirrorRoutes, MirrorTarget } from "./routes.js";
 import { createTagsView } from "./tags-view.js";
@@ -42,6 +43,7 @@ const writes = new Set<EndpointId>([
  * The built-in registry with pull-through caches in front of some of its repositories: a request for a
  * mirrored repository first brings what it asks for from the upstream into storage, then the built-in
  * registry answers it from there (so cached repositories are ordinary ones: listed, audited, collected).
+ * A group's repositories are built-in ones whose reads fall through to a mirror's (see group.ts).
  */
 export function createMirrorBackend(deps: MirrorBackendDeps): RegistryBackend & { repositories(): Promise<string[]> } {
   const { builtIn, routes, logger } = deps;
@@ -50,6 +52,12 @@ export function createMirrorBackend(deps: MirrorBackendDeps): RegistryBackend & 
   const tags = createTagsView(deps);
   const catalog = createCatalog(deps.storage);
 
+  function clientFor(target: MirrorTarget): UpstreamClient {
+    const client = deps.upstream(target.upstream);
+    if (!client) throw new RegistryError("UNAVAILABLE", `upstream "${target.upstream}" is not configured`);
+    return client;
+  }
+
   async function serveMirrored(request: V2Request, target: MirrorTarget, options: ServeOptions): Promise<void> {
     const { route, res } = request;
     const id = route.endpoint.id;
@@ -57,8 +65,7 @@ export function createMirrorBackend(deps: MirrorBackendDeps): RegistryBackend & 
       throw new RegistryError("DENIED", `${target.name} is a read-only mirror of upstream ${target.upstream}`, {
         upstream: target.upstream,
       });
-    const client = deps.upstream(target.upstream);
-    if (!client) throw new RegistryError("UNAVAILABLE", `upstream "${target.upstream}" is not configured`);
+    const client = clientFor(target);
     if (id === "manifest.get") {
       await manifests.fill(client, target, parseReference(route.params.reference ?? ""));
     } else if (id === "blob.get") {
@@ -72,17 +79,28 @@ export function createMirrorBackend(deps: MirrorBackendDeps): RegistryBackend & 
     builtIn.serve(request, options);
   }
 
+  const groups = createGroupReads({
+    builtIn,
+    storage: deps.storage,
+    tags,
+    upstream: clientFor,
+    serveCached: serveMirrored,
+  });
+
   return {
     serve(request, options = {}) {
       const name = request.route.params.name;
-      const target = name === undefined ? undefined : routes.find(name);
-      if (!target) return builtIn.serve(request, options);
+      const found = name === undefined ? undefined : routes.route(name);
+      if (!found) return builtIn.serve(request, options);
       const { req, res } = request;
+      const target = found.kind === "mirror" ? found.target : found.target.cache;
       void (async () => {
         try {
           res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
+          checkRepositoryName(found.target.name);
           checkRepositoryName(target.name);
-          await serveMirrored(request, target, options);
+          if (found.kind === "mirror") await serveMirrored(request, target, options);
+          else await groups.serve(request, found.target, options);
         } catch (error) {
           if (error instanceof UpstreamError)
             logger.warn(

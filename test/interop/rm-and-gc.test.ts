@@ -92,7 +92,9 @@ describe("portcullis rm and gc on a serving registry", () => {
   it("lists repositories and tags locally and through the API, with digest, size, platform and pusher", async () => {
     const names = await local(["ls", "--json"]);
     expect(names.code, names.stderr).toBe(0);
-    expect(JSON.parse(names.stdout)).toEqual(["team/dropped", "team/kept", "team/remote", "team/shared"]);
+    expect(JSON.parse(names.stdout)).toEqual(
+      ["team/dropped", "team/kept", "team/remote", "team/shared"].map((name) => ({ name })),
+    );
     const tags = await local(["ls", "team/shared", "--json"]);
     const listed = JSON.parse(tags.stdout) as ImageSummary[];
     const shared = images.get("shared")!;

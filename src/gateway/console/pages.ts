@@ -54,7 +54,14 @@ export function signInPage(message?: string, user = ""): string {
   );
 }
 
-export function repositoriesPage(viewer: Viewer, repositories: string[], query: string): string {
+export interface ListedRepository {
+  name: string;
+  /** Where its content comes from, for a mirror's or a group's repository. */
+  origin?: string;
+}
+
+export function repositoriesPage(viewer: Viewer, repositories: ListedRepository[], query: string): string {
+  const fromColumn = repositories.some((r) => r.origin !== undefined);
   return layout(
     "Repositories",
     html`<form method="get" action="/" role="search">
@@ -72,13 +79,15 @@ export function repositoriesPage(viewer: Viewer, repositories: string[], query: 
               <thead>
                 <tr>
                   <th scope="col">Repository</th>
+                  ${fromColumn ? html`<th scope="col">From</th>` : ""}
                 </tr>
               </thead>
               <tbody>
                 ${repositories.map(
                   (r) =>
                     html`<tr>
-                      <td><a href="${repositoryHref(r)}">${r}</a></td>
+                      <td><a href="${repositoryHref(r.name)}">${r.name}</a></td>
+                      ${fromColumn ? html`<td>${r.origin ?? "pushed here"}</td>` : ""}
                     </tr>`,
                 )}
               </tbody>

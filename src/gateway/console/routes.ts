@@ -31,6 +31,8 @@ import { readCookie, sessionCookieName, type Session, type Sessions } from "./se
 export interface ConsoleRegistry {
   inventory: Inventory;
   gcDryRun(): Promise<GcReport>;
+  /** Where a repository's content comes from when it is a mirror's or a group's: "cache of upstream hub (…)". */
+  originOf?(repository: string): string | undefined;
 }
 
 export interface ConsoleDeps {
@@ -198,7 +200,8 @@ export function createConsole(deps: ConsoleDeps) {
     const shown = all.filter(
       (r) => (!search || r.toLowerCase().includes(search.toLowerCase())) && mayPull(who.identity, req, r),
     );
-    send(res, 200, repositoriesPage(who.viewer, shown, search));
+    const listed = shown.map((name) => ({ name, origin: deps.registry?.originOf?.(name) }));
+    send(res, 200, repositoriesPage(who.viewer, listed, search));
   };
 
   function pullableRepository(req: IncomingMessage, query: URLSearchParams, who: Signedin, name = "name"): string {
