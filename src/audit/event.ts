@@ -19,6 +19,7 @@ export const auditActions = [
   "push",
   "pull",
   "mount",
+  "cache-fill",
   "delete",
   "denied",
   "rate-limit",

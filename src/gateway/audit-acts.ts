@@ -49,6 +49,7 @@ const acts: Record<EndpointId, Act | undefined> = {
     };
   },
   "manifest.get": (request, outcome) => {
+    if (outcome.kind === "cache-filled") return cacheFilled(request, outcome);
     if (request.method !== "GET" || outcome.kind !== "manifest-served") return undefined;
     const tag = reference(request).tag;
     return {
@@ -76,7 +77,7 @@ const acts: Record<EndpointId, Act | undefined> = {
       : undefined,
   base: undefined,
   catalog: undefined,
-  "blob.get": undefined,
+  "blob.get": (request, outcome) => (outcome.kind === "cache-filled" ? cacheFilled(request, outcome) : undefined),
   "upload.status": undefined,
   "upload.chunk": undefined,
   "upload.complete": undefined,
@@ -84,6 +85,17 @@ const acts: Record<EndpointId, Act | undefined> = {
   "tags.list": undefined,
   "referrers.list": undefined,
 };
+
+/** Content a mirror fetched from its upstream and stored, at the request of the caller. */
+function cacheFilled(request: V2Request, fill: Extract<RegistryOutcome, { kind: "cache-filled" }>): ReturnType<Act> {
+  const asked = request.route.params.name;
+  return {
+    action: "cache-fill",
+    result: "success",
+    target: { repository: fill.repository, digest: fill.digest.text, size: fill.size },
+    detail: { upstream: fill.upstream, ...(asked !== fill.repository ? { requestedAs: asked } : {}) },
+  };
+}
 
 function deleted(request: V2Request, outcome: RegistryOutcome): ReturnType<Act> {
   return {

@@ -16,6 +16,7 @@ import { createGroupReads } from "./group.js";
 import { createManifestCache } from "./manifest-cache.js";
 import type { MirrorRoutes, MirrorTarget } from "./routes.js";
 import { createTagsView } from "./tags-view.js";
+import type { CacheFill } from "./upstream-answer.js";
 
 export interface MirrorBackendDeps {
   /** The built-in registry over `storage`: what is not mirrored, and every answer from the cache. */
@@ -66,13 +67,16 @@ export function createMirrorBackend(deps: MirrorBackendDeps): RegistryBackend & 
         upstream: target.upstream,
       });
     const client = clientFor(target);
+    const filled = (fill: CacheFill) =>
+      options.observe?.({ kind: "cache-filled", repository: target.name, upstream: target.upstream, ...fill });
     if (id === "manifest.get") {
-      await manifests.fill(client, target, parseReference(route.params.reference ?? ""));
+      const fill = await manifests.fill(client, target, parseReference(route.params.reference ?? ""));
+      if (fill) filled(fill);
     } else if (id === "blob.get") {
       const digest = parseDigest(route.params.digest ?? "");
       if (request.method === "HEAD") {
         if ((await blobs.head(client, target, digest, res)) === "answered") return;
-      } else if ((await blobs.fill(client, target, digest, res)) === "streamed") return;
+      } else if ((await blobs.fill(client, target, digest, res, filled)) === "streamed") return;
     } else if (id === "tags.list") {
       if (await tags.serve(client, target, request)) return;
     }

@@ -8,7 +8,7 @@ import type { StorageDriver } from "../registry/storage/driver.js";
 import { StorageUnavailable } from "../registry/storage/errors.js";
 import { layout } from "../registry/storage/layout.js";
 import type { UpstreamClient } from "../upstream/client.js";
-import { askUpstream, describeFailure, upstreamUnavailable, wrongContent } from "./upstream-answer.js";
+import { askUpstream, describeFailure, upstreamUnavailable, wrongContent, type CacheFill } from "./upstream-answer.js";
 import type { MirrorTarget } from "./routes.js";
 
 /** Each wait for the lock ends after 30 s; a fetch that others wait for longer than this many is stuck. */
@@ -43,6 +43,7 @@ export function createBlobCache({ storage, logger }: BlobCacheDeps) {
     target: MirrorTarget,
     digest: Digest,
     res: ServerResponse,
+    stored: (fill: CacheFill) => void,
   ): Promise<void> {
     const upstream = await askUpstream(client, target, "GET", `blobs/${digest.text}`);
     if (upstream.statusCode !== 200) {
@@ -58,12 +59,16 @@ export function createBlobCache({ storage, logger }: BlobCacheDeps) {
       ...(length === undefined ? {} : { "Content-Length": length }),
     });
     const hash = newHash(digest.algorithm);
+    let hashedBytes = 0;
     try {
       await storage.putContent(layout.uploadStartedAt(target.name, id), new Date().toISOString(), { durable: false });
       await storage.append(
         temp,
         0,
-        teeToClient(upstream, res, (chunk) => hash.update(chunk)),
+        teeToClient(upstream, res, (chunk) => {
+          hash.update(chunk);
+          hashedBytes += chunk.length;
+        }),
       );
       const actual = digestFromHash(hash, digest.algorithm);
       if (actual.text !== digest.text) {
@@ -75,6 +80,7 @@ export function createBlobCache({ storage, logger }: BlobCacheDeps) {
       }
       await blobs.commit(temp, digest);
       await blobs.link(target.name, digest);
+      stored({ digest, size: hashedBytes });
     } finally {
       await storage.delete(layout.uploadDir(target.name, id));
     }
@@ -84,13 +90,14 @@ export function createBlobCache({ storage, logger }: BlobCacheDeps) {
   return {
     /**
      * Makes the blob servable from storage. Resolves "streamed" when it was fetched now and already written
-     * to `res` (whose headers are then sent), "stored" when storage serves it.
+     * to `res` (whose headers are then sent; `stored` is told before its end), "stored" when storage serves it.
      */
     async fill(
       client: UpstreamClient,
       target: MirrorTarget,
       digest: Digest,
       res: ServerResponse,
+      stored: (fill: CacheFill) => void = () => undefined,
     ): Promise<"streamed" | "stored"> {
       for (let attempt = 1; ; attempt++) {
         let entered = false;
@@ -99,7 +106,7 @@ export function createBlobCache({ storage, logger }: BlobCacheDeps) {
             entered = true;
             if (await blobs.stat(target.name, digest)) return "stored";
             if (await linkIfUpstreamHas(client, target, digest)) return "stored";
-            await fetchInto(client, target, digest, res);
+            await fetchInto(client, target, digest, res, stored);
             return "streamed";
           });
         } catch (error) {

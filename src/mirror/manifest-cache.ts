@@ -11,7 +11,7 @@ import { mediaTypes } from "../registry/media-types.js";
 import type { StorageDriver } from "../registry/storage/driver.js";
 import { layout } from "../registry/storage/layout.js";
 import type { UpstreamClient } from "../upstream/client.js";
-import { askUpstream, describeFailure, upstreamUnavailable, wrongContent } from "./upstream-answer.js";
+import { askUpstream, describeFailure, upstreamUnavailable, wrongContent, type CacheFill } from "./upstream-answer.js";
 import type { MirrorTarget } from "./routes.js";
 
 /** Every manifest form we store, so the upstream never picks a lesser one for us. */
@@ -47,7 +47,7 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
    * Stores a downloaded manifest and moves `tag` to it, under the manifest's lock and then the tag's, as the
    * manifest store's put does, so gc never removes the revision before its tag is there (gc.ts).
    */
-  async function store(name: string, { digest, content }: Downloaded, tag?: string): Promise<void> {
+  async function store(name: string, { digest, content }: Downloaded, tag?: string): Promise<CacheFill> {
     await storage.withLock(lockKeys.manifest(name, digest), async () => {
       await blobs.put(digest, content);
       await storage.putContent(layout.revisionLink(name, digest), digest.text);
@@ -57,6 +57,7 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
         await storage.putContent(layout.tagCurrentLink(name, tag), digest.text);
       });
     });
+    return { digest, size: content.length };
   }
 
   async function download(client: UpstreamClient, target: MirrorTarget, reference: string): Promise<Downloaded> {
@@ -79,7 +80,7 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
     return { digest, content };
   }
 
-  async function byTag(client: UpstreamClient, target: MirrorTarget, tag: string): Promise<void> {
+  async function byTag(client: UpstreamClient, target: MirrorTarget, tag: string): Promise<CacheFill | undefined> {
     const { name } = target;
     const currentLink = layout.tagCurrentLink(name, tag);
     const cached = await cachedRevision(name, await readLink(storage, currentLink));
@@ -87,13 +88,14 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
       const info = await storage.stat(currentLink);
       if (info && now() - info.modified.getTime() < target.tagTtlMs) return;
     }
-    const fallBack = (failure: unknown) => {
+    const fallBack = (failure: unknown): undefined => {
       const context = { upstream: target.upstream, repository: name, tag, reason: describeFailure(failure) };
       if (!cached) {
         logger.warn(context, `upstream "${target.upstream}" could not be asked for the tag, and it is not cached`);
         throw failure instanceof RegistryError ? failure : upstreamUnavailable(target, describeFailure(failure));
       }
       logger.warn(context, `upstream "${target.upstream}" could not confirm the tag; serving the cached manifest`);
+      return undefined;
     };
     let head: IncomingMessage;
     try {
@@ -117,16 +119,19 @@ export function createManifestCache({ storage, logger, now = Date.now }: Manifes
       if (error instanceof RegistryError && error.code === "MANIFEST_UNKNOWN") throw error;
       return fallBack(error);
     }
-    await store(name, downloaded, tag);
+    return store(name, downloaded, tag);
   }
 
   return {
-    /** Makes `reference` servable from storage, or throws what the client should be told. */
-    async fill(client: UpstreamClient, target: MirrorTarget, reference: Reference): Promise<void> {
+    /**
+     * Makes `reference` servable from storage, or throws what the client should be told. Resolves with what
+     * was fetched from the upstream and stored, if anything was.
+     */
+    async fill(client: UpstreamClient, target: MirrorTarget, reference: Reference): Promise<CacheFill | undefined> {
       if ("tag" in reference) return byTag(client, target, reference.tag);
-      if (await cachedRevision(target.name, reference.digest)) return;
+      if (await cachedRevision(target.name, reference.digest)) return undefined;
       try {
-        await store(target.name, await download(client, target, reference.digest.text));
+        return await store(target.name, await download(client, target, reference.digest.text));
       } catch (error) {
         if (error instanceof RegistryError) throw error;
         throw upstreamUnavailable(target, describeFailure(error));

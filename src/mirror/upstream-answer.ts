@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import type { Digest } from "../registry/digest.js";
 import { RegistryError } from "../registry/errors.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import { UpstreamError } from "../upstream/errors.js";
@@ -46,4 +47,10 @@ export function describeFailure(failure: IncomingMessage | unknown): string {
   const status = (failure as IncomingMessage).statusCode;
   if (status !== undefined) return `answered ${status}`;
   return (failure as Error).message;
+}
+
+/** What a fetch from the upstream stored in the cache. */
+export interface CacheFill {
+  digest: Digest;
+  size: number;
 }

@@ -10,6 +10,8 @@ export type RegistryOutcome =
   | { kind: "manifest-served"; digest: Digest; mediaType: string; size: number }
   | { kind: "deleted" }
   | { kind: "mounted"; digest: Digest }
+  /** A mirror fetched content from its upstream into `repository` (a manifest or a blob). */
+  | { kind: "cache-filled"; repository: string; upstream: string; digest: Digest; size: number }
   | { kind: "refused"; status: number };
 
 /** Never throws: an observer that cannot keep the act on record cuts the answer itself. */

@@ -188,6 +188,23 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     expect(new Set(pulls.map((entry) => entry.join(" ")))).toEqual(new Set([`success 3 ${small.descriptor.digest}`]));
   });
 
+  it("records each manifest and blob the first pull fetched as one cache fill, naming the upstream and the user", () => {
+    const fills = [...readRecords(auditDir(serve.dataDir))]
+      .flatMap((entry) => (entry.record ? [entry.record] : []))
+      .filter((record) => record.action === "cache-fill" && record.target?.repository === "hub/library/alpine");
+
+    expect(fills.map((record) => record.target?.digest).sort()).toEqual(
+      [small.descriptor.digest, ...small.blobs.keys()].sort(),
+    );
+    for (const record of fills) {
+      expect(record).toMatchObject({ result: "success", detail: { upstream: "hub" } });
+      expect(record.actor.name).toBe(fills[0]?.actor.name);
+    }
+    expect(fills.map((record) => record.target?.size).sort()).toEqual(
+      [small.descriptor.size, ...small.blobs.values()].sort(),
+    );
+  });
+
   it("fetches each blob from the upstream exactly once when ten clients pull an uncached image at once", async () => {
     const pulls = Array.from({ length: 10 }, (_, i) => pull("hub/team/tool:1", `concurrent-${i}`));
 
