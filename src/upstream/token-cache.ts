@@ -11,6 +11,8 @@ export interface TokenCache {
   invalidate(scope: string, token: string): void;
 }
 
+const sweepAt = 1000;
+
 /**
  * Tokens per scope string, each kept until it expires. Concurrent requests for one scope share one fetch; a
  * failed fetch is not cached, so the next request tries again.
@@ -22,6 +24,10 @@ export function createTokenCache(deps: {
   const now = deps.now ?? Date.now;
   const tokens = new Map<string, CachedToken>();
   const inFlight = new Map<string, Promise<string>>();
+  // A proxy asks for one scope per repository and action set: lapsed tokens go once there are many.
+  const forgetExpired = () => {
+    for (const [scope, token] of tokens) if (token.expiresAt <= now()) tokens.delete(scope);
+  };
 
   return {
     get(scope) {
@@ -32,6 +38,7 @@ export function createTokenCache(deps: {
       const fetching = deps
         .fetch(scope)
         .then((fetched) => {
+          if (tokens.size >= sweepAt) forgetExpired();
           tokens.set(scope, fetched);
           return fetched.token;
         })
