@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { looksLikeDigest, parseDigest, type Digest } from "../registry/digest.js";
 import { maxManifestBytes, parseManifest } from "../registry/manifest.js";
 import type { RegistryOutcome } from "../registry/outcome.js";
@@ -38,9 +38,10 @@ export function upstreamBackend(deps: {
       observe: (answer) => {
         if (answer.statusCode === 401) {
           upstream.refused(scope, authorization);
+          const refusal = refusalFor(answer, upstream.name, scope, logger);
+          options.observe?.({ kind: "refused", status: refusal.status });
           if (!req.complete) res.setHeader("Connection", "close");
-          refuseForUpstream(res, answer, upstream.name, scope, logger);
-          options.observe?.({ kind: "refused", status: res.statusCode });
+          sendRegistryError(res, refusal.status, refusal.code, refusal.message);
           return;
         }
         const outcome = outcomeOf(answer);
@@ -79,22 +80,21 @@ function unavailableMessage(error: unknown, upstream: string): string {
  * service (with its Portcullis password), so it never reaches the client. Too little access for the scope is
  * a refusal; anything else (a token revoked early, which is forgotten) is worth trying again.
  */
-function refuseForUpstream(
-  res: ServerResponse,
+function refusalFor(
   answer: IncomingMessage,
   upstream: string,
   scope: string,
   logger: Logger,
-): void {
+): { status: number; code: string; message: string } {
   const challenge = String(answer.headers["www-authenticate"] ?? "");
   const insufficient = /error="insufficient_scope"/.test(challenge);
   logger.warn(
     { upstream, scope, error: /error="([^"]*)"/.exec(challenge)?.[1] },
     `upstream "${upstream}" refused the gateway's account`,
   );
-  if (insufficient)
-    sendRegistryError(res, 403, "DENIED", `the gateway's account on upstream "${upstream}" may not ${scope}`);
-  else sendRegistryError(res, 503, "UNAVAILABLE", `upstream "${upstream}" refused the gateway's account; try again`);
+  return insufficient
+    ? { status: 403, code: "DENIED", message: `the gateway's account on upstream "${upstream}" may not ${scope}` }
+    : { status: 503, code: "UNAVAILABLE", message: `upstream "${upstream}" refused the gateway's account; try again` };
 }
 
 /** Turns the upstream's answer to this request into what the request did, for the acts worth recording. */

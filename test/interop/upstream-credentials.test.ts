@@ -57,28 +57,31 @@ describe("portcullis serve in front of a docker-registry that wants credentials 
   let podman: Podman;
   let image: BuiltImage;
   const fronts = new Map<UpstreamKind, Front>();
-  let wrongPassword: Front | undefined;
+  /** Fronts started by single tests, stopped at the end. */
+  const extraFronts: Front[] = [];
   const gateway: Account = { name: "gateway", password: randomBytes(12).toString("base64url") };
+  /** A second account of the gateway's on the token service, which may only pull there. */
+  const reader: Account = { name: "reader", password: randomBytes(12).toString("base64url") };
   const alice: Account = { name: "alice", password: randomBytes(12).toString("base64url") };
   const bob: Account = { name: "bob", password: randomBytes(12).toString("base64url") };
 
   async function startFront(
     label: string,
     upstream: DockerRegistry,
-    options: { ca?: string; password?: string } = {},
+    options: { ca?: string; account?: Account } = {},
   ): Promise<Front> {
-    const { ca, password = gateway.password } = options;
+    const { ca, account = gateway } = options;
     const dir = join(work.path, label);
     const passwordFile = join(dir, "gateway-password");
     const config = join(dir, "portcullis.yaml");
     await mkdir(dir, { recursive: true });
-    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+    await writeFile(passwordFile, `${account.password}\n`, { mode: 0o600 });
     await writeFile(
       config,
       stringify({
         upstream: "origin",
         upstreams: {
-          origin: { url: upstream.url, username: gateway.name, passwordFile, ...(ca ? { ca } : {}) },
+          origin: { url: upstream.url, username: account.name, passwordFile, ...(ca ? { ca } : {}) },
         },
         policies: [
           { account: "admin", repository: "*", actions: ["*"] },
@@ -116,8 +119,25 @@ describe("portcullis serve in front of a docker-registry that wants credentials 
       auth: { htpasswd: { realm: "upstream", path: htpasswd } },
     });
 
-    tokenService = await startPortcullisServe({ env: { PORTCULLIS_LOG_LEVEL: "info" } });
-    await portcullisUser(tokenService, "add", gateway.name, { password: gateway.password });
+    const tokenServiceConfig = join(work.path, "token-service.yaml");
+    await writeFile(
+      tokenServiceConfig,
+      stringify({
+        policies: [
+          { account: gateway.name, repository: "*", actions: ["*"] },
+          { account: reader.name, repository: "*", actions: ["pull"] },
+        ],
+      }),
+    );
+    tokenService = await startPortcullisServe({
+      args: ["--config", tokenServiceConfig],
+      env: { PORTCULLIS_LOG_LEVEL: "info" },
+    });
+    for (const account of [gateway, reader])
+      await portcullisUser(tokenService, "add", account.name, {
+        password: account.password,
+        config: tokenServiceConfig,
+      });
     const caFile = join(tokenService.certsDir, "ca.crt");
     const tls = await issueServerCertificate(
       join(work.path, "upstream-tls"),
@@ -149,8 +169,10 @@ describe("portcullis serve in front of a docker-registry that wants credentials 
       await removeTempDir(front.serve.home);
       await front.upstream.stop();
     }
-    await wrongPassword?.serve.stop();
-    if (wrongPassword) await removeTempDir(wrongPassword.serve.home);
+    for (const front of extraFronts) {
+      await front.serve.stop();
+      await removeTempDir(front.serve.home);
+    }
     await tokenService?.stop();
     if (tokenService) await removeTempDir(tokenService.home);
     await work?.stop();
@@ -236,8 +258,9 @@ describe("portcullis serve in front of a docker-registry that wants credentials 
   it("answers 503 naming the upstream when the upstream refuses the gateway's account, and logs no password", async () => {
     const upstream = (fronts.get("htpasswd over plain HTTP") as Front).upstream;
     const password = `wrong-${randomBytes(12).toString("base64url")}`;
-    wrongPassword = await startFront("wrong-password", upstream, { password });
-    const { serve } = wrongPassword;
+    const front = await startFront("wrong-password", upstream, { account: { name: gateway.name, password } });
+    extraFronts.push(front);
+    const { serve } = front;
     const token = await fetchToken(serve.url, serve.caPem, alice.name, alice.password, ["repository:team/app:pull"]);
 
     const res = await httpsRequest(`${serve.url}/v2/team/app/manifests/v1`, {
@@ -256,10 +279,33 @@ describe("portcullis serve in front of a docker-registry that wants credentials 
     expect(logged).not.toContain(password);
   });
 
-  it("gave the token-auth upstream's token service only the gateway's credentials", async () => {
-    const issued = tokensIssued(await tokenService.output());
+  it("answers 403 DENIED when the upstream gives the gateway's account too little access, and pushes nothing", async () => {
+    const { upstream } = fronts.get("token auth over its own TLS") as Front;
+    const front = await startFront("reader", upstream, { ca: join(tokenService.certsDir, "ca.crt"), account: reader });
+    extraFronts.push(front);
 
-    expect(issued.length).toBeGreaterThan(0);
-    expect(new Set(issued.map((token) => `${token.grant}:${token.subject}`))).toEqual(new Set(["basic:gateway"]));
+    await copyOverTls(`docker://${front.registry}/team/app:v1`, `dir:${join(work.path, "reader-back")}`, {
+      ...front.skopeo(`${alice.name}:${alice.password}`),
+    });
+    const failure = await copyOverTls(
+      image.reference,
+      `docker://${front.registry}/team/reader:v1`,
+      front.skopeo(`${alice.name}:${alice.password}`),
+    ).catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(CommandError);
+    // skopeo quotes the message, escaping its quotes.
+    expect((failure as CommandError).stderr).toMatch(
+      /denied: the gateway's account on upstream \\?"origin\\?" may not repository:team\/reader:pull,push/,
+    );
+    expect(await upstream.log()).not.toMatch(/"(PUT|PATCH) \/v2\/team\/reader\//);
+  });
+
+  it("gave the token-auth upstream's token service only the gateway's accounts, never a client's", async () => {
+    const subjects = new Set(
+      tokensIssued(await tokenService.output()).map((token) => `${token.grant}:${token.subject}`),
+    );
+
+    expect(subjects).toEqual(new Set(["basic:gateway", "basic:reader"]));
   });
 });
