@@ -1,4 +1,3 @@
-import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,23 +5,11 @@ import { readRecords } from "../../src/audit/reader.js";
 import { buildDockerSchema2Image } from "../support/images.js";
 import { startServeWithConfig, type ServeWithConfig } from "../support/serve-with-config.js";
 import { copyOverTls } from "../support/skopeo.js";
+import { storedBlobSizes } from "../support/stored-blobs.js";
 import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
 
-/** Blob data files under the root; one being removed while this looks is not counted. */
-async function blobFiles(dataDir: string): Promise<number> {
-  const root = join(dataDir, "docker/registry/v2/blobs");
-  let count = 0;
-  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (
-      entry.isFile() &&
-      entry.name === "data" &&
-      (await stat(join(entry.parentPath, entry.name)).catch(() => undefined))
-    )
-      count++;
-  }
-  return count;
-}
+const blobFiles = async (dataDir: string) => (await storedBlobSizes(dataDir)).length;
 
 describe("gc.intervalMinutes: collection on a schedule in serve", () => {
   let work: TempDir;

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ImageSummary } from "../../src/registry/inventory.js";
@@ -7,18 +6,12 @@ import { startDockerRegistry } from "../support/docker-registry.js";
 import { buildDockerSchema2Image, contentSummary, type BuiltImage } from "../support/images.js";
 import { startServeWithConfig, type ServeWithConfig } from "../support/serve-with-config.js";
 import { copyImage, copyOverTls, pullOverTls, readDirCopy } from "../support/skopeo.js";
+import { storedBlobSizes } from "../support/stored-blobs.js";
 import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
 
 /** Bytes of every blob's data under the root: what gc gives back. */
-async function blobBytes(dataDir: string): Promise<number> {
-  const root = join(dataDir, "docker/registry/v2/blobs");
-  let total = 0;
-  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile() && entry.name === "data") total += (await stat(join(entry.parentPath, entry.name))).size;
-  }
-  return total;
-}
+const blobBytes = async (dataDir: string) => (await storedBlobSizes(dataDir)).reduce((a, b) => a + b, 0);
 
 const imageBytes = (image: BuiltImage) =>
   [...image.blobs.values()].reduce((a, b) => a + b, 0) +
