@@ -1,91 +1,71 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CommandOptions } from "../support/command.js";
 import { startDockerd, type Dockerd } from "../support/dockerd.js";
 import { httpsRequest } from "../support/https-client.js";
 import { buildRootfsTar } from "../support/images.js";
-import { portcullisUser } from "../support/portcullis-cli.js";
-import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
-import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
+import type { PortcullisServe } from "../support/portcullis-serve.js";
+import { startServeWithConfig, type ServeWithConfig } from "../support/serve-with-config.js";
+import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
 
 // `docker search HOST/TERM` is answered by the daemon, through the registry v1 search API (moby
 // registry/search.go): the seed's `Unexpected status code 404` was that API missing.
 describe("docker search against portcullis serve", () => {
   let work: TempDir;
+  let portcullis: ServeWithConfig;
   let serve: PortcullisServe;
   let dockerd: Dockerd;
   let registry: string;
-  let dockerConfigDir: string;
-  const alice = { name: "alice", password: randomBytes(12).toString("base64url") };
+  const alice = { user: "alice", password: randomBytes(12).toString("base64url") };
 
   beforeAll(async () => {
     requireTool("dockerd", "docker.io");
     work = await makeTempDir("docker-search-");
-    const config = join(work.path, "portcullis.yaml");
-    await writeFile(
-      config,
-      [
-        "policies:",
-        '  - { account: admin, repository: "*", actions: ["*"] }',
-        '  - { account: alice, repository: "team/*", actions: [pull, push] }',
-        "",
-      ].join("\n"),
-    );
-    serve = await startPortcullisServe({ args: ["--config", config] });
-    registry = `127.0.0.1:${serve.port}`;
-    await portcullisUser(serve, "add", alice.name, { password: alice.password });
-    dockerConfigDir = join(work.path, "docker-config");
-    await mkdir(dockerConfigDir);
+    portcullis = await startServeWithConfig(work.path, {
+      policies: [
+        { account: "admin", repository: "*", actions: ["*"] },
+        { account: alice.user, repository: "team/*", actions: ["pull", "push"] },
+      ],
+    });
+    ({ serve, registry } = portcullis);
+    await portcullis.addUser(alice);
     dockerd = await startDockerd();
     const rootfs = await buildRootfsTar(join(work.path, "rootfs.tar"), 64 * 1024);
-    await login("admin", serve.adminPassword);
+    await dockerd.login(registry, "admin", serve.adminPassword);
     for (const repository of ["team/app", "team/api", "team/web-app", "secret/app"]) {
-      await docker(["import", rootfs.path, `${registry}/${repository}:v1`]);
-      await docker(["push", `${registry}/${repository}:v1`]);
+      await dockerd.docker(["import", rootfs.path, `${registry}/${repository}:v1`]);
+      await dockerd.docker(["push", `${registry}/${repository}:v1`]);
     }
   });
 
   afterAll(async () => {
     await dockerd?.stop();
-    await serve?.stop();
-    if (serve) await removeTempDir(serve.home);
+    await portcullis?.stop();
     await work?.stop();
   });
 
-  function docker(args: readonly string[], options: CommandOptions = {}) {
-    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: dockerConfigDir };
-    delete env.DOCKER_HOST;
-    delete env.DOCKER_CONTEXT;
-    return dockerd.docker(args, { env, ...options });
-  }
-
-  const login = (user: string, password: string) =>
-    docker(["login", "--username", user, "--password-stdin", registry], { input: `${password}\n` });
-
   /** The NAME column of `docker search`. */
   async function searchNames(term: string): Promise<string[]> {
-    const { stdout } = await docker(["search", "--no-trunc", "--format", "{{.Name}}", `${registry}/${term}`]);
+    const { stdout } = await dockerd.docker(["search", "--no-trunc", "--format", "{{.Name}}", `${registry}/${term}`]);
     return stdout.split("\n").filter(Boolean).sort();
   }
 
   it("lists the matching repositories a logged-in user may pull, and not the others", async () => {
-    await login(alice.name, alice.password);
+    await dockerd.login(registry, alice.user, alice.password);
 
     expect(await searchNames("app")).toEqual(["team/app", "team/web-app"]);
     expect(await searchNames("team")).toEqual(["team/api", "team/app", "team/web-app"]);
   });
 
   it("shows an admin every matching repository", async () => {
-    await login("admin", serve.adminPassword);
+    await dockerd.login(registry, "admin", serve.adminPassword);
 
     expect(await searchNames("app")).toEqual(["secret/app", "team/app", "team/web-app"]);
   });
 
   it("shows an anonymous caller only what anonymous callers may pull: here nothing, and no error", async () => {
-    await docker(["logout", registry]);
+    await dockerd.docker(["logout", registry]);
 
     expect(await searchNames("app")).toEqual([]);
   });

@@ -126,9 +126,7 @@ describe("docker in a network namespace trusting the gateway after the install s
   });
 
   it("pushes through the gateway once the CA is installed", async () => {
-    await dockerd.docker(["login", "--username", "admin", "--password-stdin", registry], {
-      input: `${serve.adminPassword}\n`,
-    });
+    await dockerd.login(registry, "admin", serve.adminPassword);
     const { stdout } = await dockerd.docker(["push", `${repository}:v1`]);
 
     const reported = /v1: digest: (sha256:[0-9a-f]{64}) size: \d+/.exec(stdout);

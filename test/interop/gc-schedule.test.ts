@@ -1,73 +1,44 @@
-import { readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stringify } from "yaml";
 import { readRecords } from "../../src/audit/reader.js";
-import { runPortcullis } from "../support/cli-run.js";
-import { writeCertDir, writeContainersClientConfig } from "../support/containers-client.js";
 import { buildDockerSchema2Image } from "../support/images.js";
-import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
+import { startServeWithConfig, type ServeWithConfig } from "../support/serve-with-config.js";
 import { copyOverTls } from "../support/skopeo.js";
-import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
+import { storedBlobSizes } from "../support/stored-blobs.js";
+import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
 
-/** Blob data files under the root; one being removed while this looks is not counted. */
-async function blobFiles(dataDir: string): Promise<number> {
-  const root = join(dataDir, "docker/registry/v2/blobs");
-  let count = 0;
-  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (
-      entry.isFile() &&
-      entry.name === "data" &&
-      (await stat(join(entry.parentPath, entry.name)).catch(() => undefined))
-    )
-      count++;
-  }
-  return count;
-}
+const blobFiles = async (dataDir: string) => (await storedBlobSizes(dataDir)).length;
 
 describe("gc.intervalMinutes: collection on a schedule in serve", () => {
   let work: TempDir;
-  let serve: PortcullisServe;
-  let config: string;
+  let portcullis: ServeWithConfig;
 
   beforeAll(async () => {
     requireTool("skopeo", "skopeo");
     work = await makeTempDir("gc-schedule-");
-    config = join(work.path, "portcullis.yaml");
     // 0.02 minutes: a run every 1.2 s, so the test sees two (the first marks candidates, the next removes them).
-    await writeFile(config, stringify({ gc: { intervalMinutes: 0.02, graceSeconds: 0, untagged: "remove" } }));
-    serve = await startPortcullisServe({ args: ["--config", config], env: { PORTCULLIS_WORKERS: "2" } });
+    portcullis = await startServeWithConfig(
+      work.path,
+      { gc: { intervalMinutes: 0.02, graceSeconds: 0, untagged: "remove" } },
+      { env: { PORTCULLIS_WORKERS: "2" } },
+    );
   });
 
   afterAll(async () => {
-    await serve?.stop();
-    if (serve) await removeTempDir(serve.home);
+    await portcullis?.stop();
     await work?.stop();
   });
 
   it("gives back a removed image's blobs without anyone running portcullis gc, and audits each run", async () => {
-    const registry = `127.0.0.1:${serve.port}`;
-    const client = {
-      ...(await writeContainersClientConfig(work.path, { registry })),
-      certDir: await writeCertDir(join(work.path, "certs.d"), serve.caPem),
-      creds: `admin:${serve.adminPassword}`,
-    };
+    const { serve, registry } = portcullis;
+    const client = portcullis.clientAs(portcullis.admin);
     const image = await buildDockerSchema2Image(join(work.path, "image"), { layerSizes: [64 * 1024] });
     await copyOverTls(image.reference, `docker://${registry}/team/gone:v1`, client);
     expect(await blobFiles(serve.dataDir)).toBeGreaterThan(0);
 
-    const removed = await runPortcullis([
-      "rm",
-      "team/gone:v1",
-      "--data",
-      serve.dataDir,
-      "--certs",
-      serve.certsDir,
-      "--config",
-      config,
-    ]);
+    const removed = await portcullis.local(["rm", "team/gone:v1"]);
     expect(removed.code).toBe(0);
 
     const deadline = Date.now() + 60_000;

@@ -1,60 +1,37 @@
-import { rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stringify } from "yaml";
-import { runPortcullis } from "../support/cli-run.js";
-import {
-  writeCertDir,
-  writeContainersClientConfig,
-  type ContainersClientConfig,
-} from "../support/containers-client.js";
 import { buildDockerSchema2Image, contentSummary, type BuiltImage } from "../support/images.js";
-import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
-import { copyOverTls, readDirCopy } from "../support/skopeo.js";
-import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
+import { startServeWithConfig, type ServeWithConfig } from "../support/serve-with-config.js";
+import { copyOverTls, pullOverTls } from "../support/skopeo.js";
+import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
 
 const LOAD_MS = 60_000;
 
 describe("gc under load", () => {
   let work: TempDir;
-  let serve: PortcullisServe;
-  let config: string;
-  let registry: string;
-  let client: ContainersClientConfig & { certDir: string };
+  let portcullis: ServeWithConfig;
 
   beforeAll(async () => {
     requireTool("skopeo", "skopeo");
     work = await makeTempDir("gc-under-load-");
-    config = join(work.path, "portcullis.yaml");
-    await writeFile(
-      config,
-      stringify({
-        auth: { groups: { admins: ["admin"] } },
-        policies: [{ group: "admins", repository: "*", actions: ["*"] }],
-        gc: { untagged: "remove", graceSeconds: 0 },
-        rateLimits: { tokenRequestsPerIp: { points: 100_000, durationSeconds: 60 } },
-      }),
-    );
-    serve = await startPortcullisServe({ args: ["--config", config] });
-    registry = `127.0.0.1:${serve.port}`;
-    client = {
-      ...(await writeContainersClientConfig(work.path, { registry })),
-      certDir: await writeCertDir(join(work.path, "certs.d"), serve.caPem),
-    };
+    portcullis = await startServeWithConfig(work.path, {
+      auth: { groups: { admins: ["admin"] } },
+      policies: [{ group: "admins", repository: "*", actions: ["*"] }],
+      gc: { untagged: "remove", graceSeconds: 0 },
+      rateLimits: { tokenRequestsPerIp: { points: 100_000, durationSeconds: 60 } },
+    });
   });
 
   afterAll(async () => {
-    await serve?.stop();
-    if (serve) await removeTempDir(serve.home);
+    await portcullis?.stop();
     await work?.stop();
   });
 
-  const local = (args: string[]) =>
-    runPortcullis([...args, "--data", serve.dataDir, "--certs", serve.certsDir, "--config", config]);
-
   it("lets 4 clients push, pull and rm for 60 s while gc runs every 5 s and removes untagged manifests, with no client error, and every tagged image still pulls byte-identical", async () => {
-    const creds = `admin:${serve.adminPassword}`;
+    const { registry, local } = portcullis;
+    const client = portcullis.clientAs(portcullis.admin);
     const shared = await buildDockerSchema2Image(join(work.path, "shared"), { layerSizes: [32 * 1024, 4 * 1024] });
     const errors: string[] = [];
     const tagged = new Map<string, BuiltImage>();
@@ -72,16 +49,14 @@ describe("gc under load", () => {
             : await buildDockerSchema2Image(join(work.path, `c${n}-${i}`), { layerSizes: [24 * 1024, 2 * 1024] });
         const ref = `${repo}:t${i}`;
         try {
-          await copyOverTls(image.reference, `docker://${registry}/${ref}`, { ...client, creds });
+          await copyOverTls(image.reference, `docker://${registry}/${ref}`, client);
           tagged.set(ref, image);
           mine.push(ref);
           const back = mine[Math.floor(Math.random() * mine.length)]!;
           const out = join(work.path, `pull-c${n}-${i}`);
-          await copyOverTls(`docker://${registry}/${back}`, `dir:${out}`, { ...client, creds });
+          const pulled = await pullOverTls(`docker://${registry}/${back}`, out, client);
           pulls++;
-          if (
-            JSON.stringify(contentSummary(await readDirCopy(out))) !== JSON.stringify(contentSummary(tagged.get(back)!))
-          )
+          if (JSON.stringify(contentSummary(pulled)) !== JSON.stringify(contentSummary(tagged.get(back)!)))
             errors.push(`pull of ${back} differs from what was pushed`);
           await rm(out, { recursive: true, force: true });
           if (i % 3 === 2 && mine.length > 2) {
@@ -120,8 +95,9 @@ describe("gc under load", () => {
     expect(final.code, final.stderr).toBe(0);
     for (const [ref, image] of tagged) {
       const out = join(work.path, `final-${ref.replace(/[/:]/g, "-")}`);
-      await copyOverTls(`docker://${registry}/${ref}`, `dir:${out}`, { ...client, creds });
-      expect(contentSummary(await readDirCopy(out)), ref).toEqual(contentSummary(image));
+      expect(contentSummary(await pullOverTls(`docker://${registry}/${ref}`, out, client)), ref).toEqual(
+        contentSummary(image),
+      );
     }
   }, 150_000);
 });

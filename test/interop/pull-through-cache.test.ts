@@ -8,8 +8,6 @@ import { finished } from "node:stream/promises";
 import { auditDir } from "../../src/audit/audit-log.js";
 import { readRecords } from "../../src/audit/reader.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stringify } from "yaml";
-import { writeCertDir, writeContainersClientConfig } from "../support/containers-client.js";
 import {
   requestsSeen,
   startDockerRegistry,
@@ -17,12 +15,11 @@ import {
   type DockerRegistry,
 } from "../support/docker-registry.js";
 import { MEDIA_TYPES, buildDockerSchema2Image, contentSummary, sha256, type BuiltImage } from "../support/images.js";
-import { portcullisUser } from "../support/portcullis-cli.js";
-import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
-import { fetchToken } from "../support/registry-token.js";
-import { httpsRequest } from "../support/https-client.js";
-import { copyImage, copyOverTls, readDirCopy, type TlsClientOptions } from "../support/skopeo.js";
-import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
+import type { PortcullisServe } from "../support/portcullis-serve.js";
+import { fetchToken, tagsListAs } from "../support/registry-token.js";
+import { startServeWithConfig, type ServeWithConfig } from "../support/serve-with-config.js";
+import { copyImage, copyOverTls, pullOverTls, type TlsClientOptions } from "../support/skopeo.js";
+import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
 
 /**
@@ -101,6 +98,7 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
   let work: TempDir;
   let upstream: DockerRegistry;
   let upstreamStopped = false;
+  let portcullis: ServeWithConfig;
   let serve: PortcullisServe;
   let client: TlsClientOptions;
   let gateway: string;
@@ -120,52 +118,30 @@ describe("a pull-through cache of a docker-registry, pulled from with skopeo ove
     });
     await copyImage(small.reference, `docker://${upstream.hostPort}/library/alpine:3`);
     await copyImage(wide.reference, `docker://${upstream.hostPort}/team/tool:1`);
-    const config = join(work.path, "portcullis.yaml");
-    await writeFile(
-      config,
-      stringify({
-        upstreams: { hub: { url: upstream.url } },
-        mirrors: [
-          { prefix: "hub/", upstream: "hub" },
-          { prefix: "fresh/", upstream: "hub", tagTtlSeconds: 0 },
-        ],
-        policies: [{ account: user, repository: "*", actions: ["*"] }],
-      }),
-    );
-    serve = await startPortcullisServe({ args: ["--config", config] });
-    await portcullisUser(serve, "add", user, { password, config });
-    const { policy, env } = await writeContainersClientConfig(work.path);
-    client = {
-      certDir: await writeCertDir(join(work.path, "cert-dir"), serve.caPem),
-      creds: `${user}:${password}`,
-      policy,
-      env,
-    };
-    gateway = new URL(serve.url).host;
+    portcullis = await startServeWithConfig(work.path, {
+      upstreams: { hub: { url: upstream.url } },
+      mirrors: [
+        { prefix: "hub/", upstream: "hub" },
+        { prefix: "fresh/", upstream: "hub", tagTtlSeconds: 0 },
+      ],
+      policies: [{ account: user, repository: "*", actions: ["*"] }],
+    });
+    ({ serve, registry: gateway } = portcullis);
+    await portcullis.addUser({ user, password });
+    client = portcullis.clientAs({ user, password });
     await mkdir(join(work.path, "out"));
   });
 
   afterAll(async () => {
     if (!upstreamStopped) await upstream?.stop();
-    await serve?.stop();
-    if (serve) await removeTempDir(serve.home);
+    await portcullis?.stop();
     await work?.stop();
   });
 
-  async function tagsOf(repository: string): Promise<unknown> {
-    const token = await fetchToken(serve.url, serve.caPem, user, password, [`repository:${repository}:pull`]);
-    const res = await httpsRequest(`${serve.url}/v2/${repository}/tags/list`, {
-      ca: serve.caPem,
-      headers: { Authorization: `Bearer ${token}` },
-    });
-    return { status: res.status, body: JSON.parse(res.body.toString("utf8")) as unknown };
-  }
+  const tagsOf = (repository: string) => tagsListAs(serve, user, password, repository);
 
-  async function pull(repository: string, out: string) {
-    const dir = join(work.path, "out", out);
-    await copyOverTls(`docker://${gateway}/${repository}`, `dir:${dir}`, client);
-    return contentSummary(await readDirCopy(dir));
-  }
+  const pull = async (repository: string, out: string) =>
+    contentSummary(await pullOverTls(`docker://${gateway}/${repository}`, join(work.path, "out", out), client));
 
   it("fetches an image from the upstream on its first pull, and serves the second pull without asking the upstream", async () => {
     const before = forRepository(await requestsSeen(upstream), "library/alpine").length;

@@ -1,27 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stringify } from "yaml";
-import { runPortcullis } from "../support/cli-run.js";
-import { writeCertDir, writeContainersClientConfig } from "../support/containers-client.js";
-import { startDockerRegistry, type DockerRegistry } from "../support/docker-registry.js";
+import { requestsSeen, startDockerRegistry, type DockerRegistry } from "../support/docker-registry.js";
 import { buildDockerSchema2Image, contentSummary, type BuiltImage } from "../support/images.js";
 import { httpsRequest } from "../support/https-client.js";
-import { portcullisUser } from "../support/portcullis-cli.js";
-import { startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
-import { fetchToken } from "../support/registry-token.js";
-import { copyImage, copyOverTls, readDirCopy, type TlsClientOptions } from "../support/skopeo.js";
-import { makeTempDir, removeTempDir, type TempDir } from "../support/temp-dir.js";
+import type { PortcullisServe } from "../support/portcullis-serve.js";
+import { tagsListAs } from "../support/registry-token.js";
+import { startServeWithConfig, type ServeWithConfig } from "../support/serve-with-config.js";
+import { copyImage, copyOverTls, pullOverTls, type TlsClientOptions } from "../support/skopeo.js";
+import { makeTempDir, type TempDir } from "../support/temp-dir.js";
 import { requireTool } from "../support/tools.js";
-
-/** The requests docker-registry's access log shows (`"PUT /v2/... HTTP/1.1" 201 ...`). */
-async function upstreamRequests(upstream: DockerRegistry): Promise<{ method: string; path: string }[]> {
-  return [...(await upstream.log()).matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) (\/v2\/\S*) HTTP\/[\d.]+"/g)].map(
-    (match) => ({ method: match[1] as string, path: match[2] as string }),
-  );
-}
 
 const tagLink = (data: string, repository: string, tag: string) =>
   join(data, "docker/registry/v2/repositories", repository, "_manifests/tags", tag, "current/link");
@@ -30,10 +20,10 @@ describe("a group over a pull-through cache of a docker-registry: one address fo
   let work: TempDir;
   let upstream: DockerRegistry;
   let upstreamStopped = false;
+  let portcullis: ServeWithConfig;
   let serve: PortcullisServe;
   let client: TlsClientOptions;
   let gateway: string;
-  let config: string;
   let alpine: BuiltImage;
   let upstreamApp: BuiltImage;
   let upstreamAppNext: BuiltImage;
@@ -57,59 +47,37 @@ describe("a group over a pull-through cache of a docker-registry: one address fo
     await copyImage(alpine.reference, `docker://${upstream.hostPort}/library/alpine:3`);
     await copyImage(upstreamApp.reference, `docker://${upstream.hostPort}/team/app:1`);
     await copyImage(upstreamAppNext.reference, `docker://${upstream.hostPort}/team/app:2`);
-    config = join(work.path, "portcullis.yaml");
-    await writeFile(
-      config,
-      stringify({
-        upstreams: { hub: { url: upstream.url } },
-        mirrors: [{ prefix: "hub/", upstream: "hub" }],
-        groups: [{ prefix: "all/", mirror: "hub/" }],
-        policies: [{ account: user, repository: "*", actions: ["*"] }],
-      }),
-    );
-    serve = await startPortcullisServe({ args: ["--config", config] });
-    await portcullisUser(serve, "add", user, { password, config });
-    const { policy, env } = await writeContainersClientConfig(work.path);
-    client = {
-      certDir: await writeCertDir(join(work.path, "cert-dir"), serve.caPem),
-      creds: `${user}:${password}`,
-      policy,
-      env,
-    };
-    gateway = new URL(serve.url).host;
+    portcullis = await startServeWithConfig(work.path, {
+      upstreams: { hub: { url: upstream.url } },
+      mirrors: [{ prefix: "hub/", upstream: "hub" }],
+      groups: [{ prefix: "all/", mirror: "hub/" }],
+      policies: [{ account: user, repository: "*", actions: ["*"] }],
+    });
+    ({ serve, registry: gateway } = portcullis);
+    await portcullis.addUser({ user, password });
+    client = portcullis.clientAs({ user, password });
     await mkdir(join(work.path, "out"));
   });
 
   afterAll(async () => {
     if (!upstreamStopped) await upstream?.stop();
-    await serve?.stop();
-    if (serve) await removeTempDir(serve.home);
+    await portcullis?.stop();
     await work?.stop();
   });
 
   const push = (image: BuiltImage, reference: string) =>
     copyOverTls(image.reference, `docker://${gateway}/${reference}`, client);
 
-  async function pull(reference: string, out: string) {
-    const dir = join(work.path, "out", out);
-    await copyOverTls(`docker://${gateway}/${reference}`, `dir:${dir}`, client);
-    return contentSummary(await readDirCopy(dir));
-  }
+  const pull = async (reference: string, out: string) =>
+    contentSummary(await pullOverTls(`docker://${gateway}/${reference}`, join(work.path, "out", out), client));
 
-  async function tagsOf(repository: string): Promise<unknown> {
-    const token = await fetchToken(serve.url, serve.caPem, user, password, [`repository:${repository}:pull`]);
-    const res = await httpsRequest(`${serve.url}/v2/${repository}/tags/list`, {
-      ca: serve.caPem,
-      headers: { Authorization: `Bearer ${token}` },
-    });
-    return { status: res.status, body: JSON.parse(res.body.toString("utf8")) as unknown };
-  }
+  const tagsOf = (repository: string) => tagsListAs(serve, user, password, repository);
 
   it("stores a push to the group address in the built-in storage, and never sends it to the upstream", async () => {
     await push(mine, "all/team/mine:1");
 
     expect(existsSync(tagLink(serve.dataDir, "all/team/mine", "1"))).toBe(true);
-    const writes = (await upstreamRequests(upstream)).filter((request) => !["GET", "HEAD"].includes(request.method));
+    const writes = (await requestsSeen(upstream)).filter((request) => !["GET", "HEAD"].includes(request.method));
     const seededWrites = writes.filter((request) => !/^\/v2\/(library\/alpine|team\/app)\//.test(request.path));
     expect(seededWrites).toEqual([]);
     expect((await fetch(`${upstream.url}/v2/team/mine/tags/list`)).status).toBe(404);
@@ -146,9 +114,8 @@ describe("a group over a pull-through cache of a docker-registry: one address fo
   });
 
   it("shows in `portcullis ls` which repositories are cached, from which upstream, and which are a group's", async () => {
-    const flags = ["--data", serve.dataDir, "--certs", serve.certsDir, "--config", config];
-    const json = await runPortcullis(["ls", "--json", ...flags]);
-    const text = await runPortcullis(["ls", ...flags]);
+    const json = await portcullis.local(["ls", "--json"]);
+    const text = await portcullis.local(["ls"]);
 
     expect(json.code, json.stderr).toBe(0);
     const listed = JSON.parse(json.stdout) as { name: string; origin?: unknown }[];

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CommandError, type CommandOptions } from "../support/command.js";
+import { CommandError } from "../support/command.js";
 import { startDockerd, type Dockerd } from "../support/dockerd.js";
 import { httpsRequest } from "../support/https-client.js";
 import { buildRootfsTar } from "../support/images.js";
@@ -27,7 +27,6 @@ describe("docker's token flow against portcullis serve: login with offline_token
   let registry: string;
   let repository: string;
   let imageId: string;
-  let dockerConfigDir: string;
   const user = "dana";
   const password = randomBytes(12).toString("base64url");
   const newPassword = randomBytes(12).toString("base64url");
@@ -40,11 +39,9 @@ describe("docker's token flow against portcullis serve: login with offline_token
     registry = `127.0.0.1:${serve.port}`;
     repository = `${registry}/team/app`;
     await portcullisUser(serve, "add", user, { password });
-    dockerConfigDir = join(work.path, "docker-config");
-    await mkdir(dockerConfigDir);
     dockerd = await startDockerd();
     const rootfs = await buildRootfsTar(join(work.path, "rootfs.tar"), 1024 * 1024);
-    imageId = (await docker(["import", rootfs.path, `${repository}:v1`])).stdout.trim();
+    imageId = (await dockerd.docker(["import", rootfs.path, `${repository}:v1`])).stdout.trim();
   });
 
   afterAll(async () => {
@@ -54,16 +51,8 @@ describe("docker's token flow against portcullis serve: login with offline_token
     await work?.stop();
   });
 
-  /** The docker CLI with the test's own DOCKER_CONFIG, where `docker login` writes config.json. */
-  function docker(args: readonly string[], options: CommandOptions = {}) {
-    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: dockerConfigDir };
-    delete env.DOCKER_HOST;
-    delete env.DOCKER_CONTEXT;
-    return dockerd.docker(args, { env, ...options });
-  }
-
   async function dockerConfig(): Promise<DockerConfigFile> {
-    return JSON.parse(await readFile(join(dockerConfigDir, "config.json"), "utf8")) as DockerConfigFile;
+    return JSON.parse(await readFile(join(dockerd.configDir, "config.json"), "utf8")) as DockerConfigFile;
   }
 
   function storedIdentityToken(): string {
@@ -89,9 +78,9 @@ describe("docker's token flow against portcullis serve: login with offline_token
   it("stores a refresh token as the identity token in config.json after docker login, and not the password", async () => {
     const mark = await logMark(serve.output);
 
-    await docker(["login", "--username", user, "--password-stdin", registry], { input: `${password}\n` });
+    await dockerd.login(registry, user, password);
 
-    const raw = await readFile(join(dockerConfigDir, "config.json"), "utf8");
+    const raw = await readFile(join(dockerd.configDir, "config.json"), "utf8");
     const entry = (await dockerConfig()).auths?.[registry];
     expect(entry?.identitytoken).toMatch(/\S{20,}/);
     // With an identity token docker keeps only "USER:" in auth.
@@ -112,7 +101,7 @@ describe("docker's token flow against portcullis serve: login with offline_token
   it("pushes with tokens from POST /token grant_type=refresh_token, never sending the password again", async () => {
     const mark = await logMark(serve.output);
 
-    const { stdout } = await docker(["push", `${repository}:v1`]);
+    const { stdout } = await dockerd.docker(["push", `${repository}:v1`]);
 
     expect(stdout).toMatch(/v1: digest: sha256:[0-9a-f]{64} size: \d+/);
     // The gateway speaks only TLS, so the manifest PUT it logged came over HTTPS.
@@ -130,12 +119,12 @@ describe("docker's token flow against portcullis serve: login with offline_token
   });
 
   it("pulls the image back with tokens from the same refresh grant", async () => {
-    await docker(["rmi", "--force", imageId]);
+    await dockerd.docker(["rmi", "--force", imageId]);
     const mark = await logMark(serve.output);
 
-    await docker(["pull", `${repository}:v1`]);
+    await dockerd.docker(["pull", `${repository}:v1`]);
 
-    const { stdout: id } = await docker(["image", "inspect", "--format", "{{.Id}}", `${repository}:v1`]);
+    const { stdout: id } = await dockerd.docker(["image", "inspect", "--format", "{{.Id}}", `${repository}:v1`]);
     expect(id.trim()).toBe(imageId);
     const issued = tokensIssued(await mark.since());
     expect(issued.length).toBeGreaterThan(0);
@@ -160,9 +149,9 @@ describe("docker's token flow against portcullis serve: login with offline_token
     expect(JSON.parse(direct.body.toString())).toMatchObject({ error: "invalid_grant" });
 
     const mark = await logMark(serve.output);
-    const push = await docker(["push", `${repository}:v1`]).catch((error: unknown) => error);
-    await docker(["rmi", "--force", imageId]);
-    const pull = await docker(["pull", `${repository}:v1`]).catch((error: unknown) => error);
+    const push = await dockerd.docker(["push", `${repository}:v1`]).catch((error: unknown) => error);
+    await dockerd.docker(["rmi", "--force", imageId]);
+    const pull = await dockerd.docker(["pull", `${repository}:v1`]).catch((error: unknown) => error);
 
     expect(push).toBeInstanceOf(CommandError);
     expect((push as CommandError).stderr).toMatch(/unauthorized/i);
@@ -179,11 +168,11 @@ describe("docker's token flow against portcullis serve: login with offline_token
   });
 
   it("pulls again after docker login with the new password", async () => {
-    await docker(["login", "--username", user, "--password-stdin", registry], { input: `${newPassword}\n` });
+    await dockerd.login(registry, user, newPassword);
 
-    await docker(["pull", `${repository}:v1`]);
+    await dockerd.docker(["pull", `${repository}:v1`]);
 
-    const { stdout: id } = await docker(["image", "inspect", "--format", "{{.Id}}", `${repository}:v1`]);
+    const { stdout: id } = await dockerd.docker(["image", "inspect", "--format", "{{.Id}}", `${repository}:v1`]);
     expect(id.trim()).toBe(imageId);
     expect((await dockerConfig()).auths?.[registry]?.identitytoken).not.toBe(storedIdentityToken());
   });

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
 import { runCommand, type CommandOptions, type CommandResult } from "./command.js";
@@ -11,6 +11,10 @@ export interface Dockerd {
   socket: string;
   /** Runs `/usr/bin/docker -H unix://SOCKET ...ARGS`; rejects with stderr when docker fails. */
   docker(args: readonly string[], options?: CommandOptions): Promise<CommandResult>;
+  /** `docker login REGISTRY` with the password on stdin. */
+  login(registry: string, user: string, password: string): Promise<CommandResult>;
+  /** The CLI's own DOCKER_CONFIG, where `docker login` writes `config.json`. */
+  configDir: string;
   log(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -81,6 +85,8 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
   const nsenter = options.netns === undefined ? undefined : requireTool("nsenter", "util-linux");
   const dir = await mkdtemp(join(SHORT_TMP, "pcd-"));
   const socket = join(dir, "docker.sock");
+  const configDir = join(dir, "cli");
+  await mkdir(configDir);
   const execRoot = join(dir, "exec");
   const containerdPidFile = join(execRoot, "containerd", "containerd.pid");
   await writeFile(
@@ -132,13 +138,17 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     throw error;
   }
 
-  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: join(dir, "cli") };
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: configDir };
   delete env.DOCKER_HOST;
   delete env.DOCKER_CONTEXT;
+  const docker: Dockerd["docker"] = (args, commandOptions = {}) =>
+    runCommand(dockerCli, ["-H", `unix://${socket}`, ...args], { env, ...commandOptions });
   return {
     socket,
-    docker: (args, commandOptions = {}) =>
-      runCommand(dockerCli, ["-H", `unix://${socket}`, ...args], { env, ...commandOptions }),
+    docker,
+    login: (registry, user, password) =>
+      docker(["login", "--username", user, "--password-stdin", registry], { input: `${password}\n` }),
+    configDir,
     log: () => daemon.log(),
     stop,
   };

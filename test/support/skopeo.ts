@@ -136,6 +136,12 @@ export function copyOverTls(source: string, destination: string, options: TlsCli
   );
 }
 
+/** Pulls `reference` (`docker://…`) over TLS into `dir:DIR`, and reads back what arrived (see readDirCopy). */
+export async function pullOverTls(reference: string, dir: string, options: TlsClientOptions): Promise<ImageContent> {
+  await copyOverTls(reference, `dir:${dir}`, options);
+  return readDirCopy(dir);
+}
+
 /** The manifest exactly as a registry checked over TLS serves it (`skopeo inspect --raw`). */
 export function inspectRawOverTls(reference: string, options: TlsClientOptions): Promise<CommandResult> {
   return skopeo([...policyFlags(options), "inspect", "--raw", ...tlsClientFlags("", options), reference], {

@@ -1,6 +1,7 @@
 import type { AuditRecord } from "../../audit/event.js";
 import type { ImageSummary } from "../../registry/inventory.js";
 import { formatBytes, html, type SafeHtml } from "./html.js";
+import { dataTable, fieldTable, type Column } from "./tables.js";
 
 export interface Viewer {
   user: string;
@@ -61,7 +62,11 @@ export interface ListedRepository {
 }
 
 export function repositoriesPage(viewer: Viewer, repositories: ListedRepository[], query: string): string {
-  const fromColumn = repositories.some((r) => r.origin !== undefined);
+  const columns: Column<ListedRepository>[] = [
+    { heading: "Repository", cell: (r) => html`<a href="${repositoryHref(r.name)}">${r.name}</a>` },
+  ];
+  if (repositories.some((r) => r.origin !== undefined))
+    columns.push({ heading: "From", cell: (r) => r.origin ?? "pushed here" });
   return layout(
     "Repositories",
     html`<form method="get" action="/" role="search">
@@ -72,26 +77,7 @@ export function repositoriesPage(viewer: Viewer, repositories: ListedRepository[
       ${
         repositories.length === 0
           ? html`<p>No repository ${query ? "matches" : "you may pull is stored"}.</p>`
-          : html`<table>
-              <caption>
-                ${repositories.length} repositories you may pull
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Repository</th>
-                  ${fromColumn ? html`<th scope="col">From</th>` : ""}
-                </tr>
-              </thead>
-              <tbody>
-                ${repositories.map(
-                  (r) =>
-                    html`<tr>
-                      <td><a href="${repositoryHref(r.name)}">${r.name}</a></td>
-                      ${fromColumn ? html`<td>${r.origin ?? "pushed here"}</td>` : ""}
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
+          : dataTable(`${repositories.length} repositories you may pull`, columns, repositories)
       }`,
     viewer,
   );
@@ -115,35 +101,19 @@ export function tagsPage(viewer: Viewer, view: TagsView): string {
   return layout(
     repository,
     html`${view.notice ? html`<p class="notice" role="status">${view.notice}</p>` : ""}
-      <table>
-        <caption>
-          Tags of ${repository}
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Tag</th>
-            <th scope="col">Digest</th>
-            <th scope="col">Size</th>
-            <th scope="col">Platforms</th>
-            <th scope="col">Pushed</th>
-            <th scope="col">Pushed by</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${view.images.map(
-            (image) =>
-              html`<tr>
-                <td><a href="${tagHref(repository, image.tag)}">${image.tag}</a></td>
-                <td class="digest">${image.digest}</td>
-                <td>${formatBytes(image.size)}</td>
-                <td>${image.platforms.join(", ")}</td>
-                <td>${image.pushedAt ?? "unknown"}</td>
-                <td>${image.pushedBy ?? "unknown"}</td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>
-      ${pager}`,
+    ${dataTable(
+      `Tags of ${repository}`,
+      [
+        { heading: "Tag", cell: (image) => html`<a href="${tagHref(repository, image.tag)}">${image.tag}</a>` },
+        { heading: "Digest", cell: (image) => image.digest, cellClass: "digest" },
+        { heading: "Size", cell: (image) => formatBytes(image.size) },
+        { heading: "Platforms", cell: (image) => image.platforms.join(", ") },
+        { heading: "Pushed", cell: (image) => image.pushedAt ?? "unknown" },
+        { heading: "Pushed by", cell: (image) => image.pushedBy ?? "unknown" },
+      ],
+      view.images,
+    )}
+    ${pager}`,
     viewer,
   );
 }
@@ -156,34 +126,14 @@ export function tagPage(viewer: Viewer, image: ImageSummary, pullLine: string, m
       <pre class="pull"><code id="pull-line">${pullLine}</code></pre>
       <button type="button" data-copy="pull-line" hidden>Copy pull command</button>
       <h2>Details</h2>
-      <table>
-        <tbody>
-          <tr>
-            <th scope="row">Digest</th>
-            <td class="digest">${image.digest}</td>
-          </tr>
-          <tr>
-            <th scope="row">Media type</th>
-            <td>${image.mediaType}</td>
-          </tr>
-          <tr>
-            <th scope="row">Size</th>
-            <td>${formatBytes(image.size)} (${image.size} bytes)</td>
-          </tr>
-          <tr>
-            <th scope="row">Platforms</th>
-            <td>${image.platforms.join(", ")}</td>
-          </tr>
-          <tr>
-            <th scope="row">Pushed</th>
-            <td>${image.pushedAt ?? "unknown"}</td>
-          </tr>
-          <tr>
-            <th scope="row">Pushed by</th>
-            <td>${image.pushedBy ?? "unknown"}</td>
-          </tr>
-        </tbody>
-      </table>
+      ${fieldTable([
+        ["Digest", image.digest, "digest"],
+        ["Media type", image.mediaType],
+        ["Size", `${formatBytes(image.size)} (${image.size} bytes)`],
+        ["Platforms", image.platforms.join(", ")],
+        ["Pushed", image.pushedAt ?? "unknown"],
+        ["Pushed by", image.pushedBy ?? "unknown"],
+      ])}
       ${
         mayDelete
           ? html`<h2>Delete</h2>
@@ -235,44 +185,22 @@ export function storagePage(viewer: Viewer, view: StorageView): string {
   const usage = view.usage ?? { bytes: 0, blobs: 0 };
   return layout(
     "Storage",
-    html`<table>
-        <tbody>
-          <tr>
-            <th scope="row">Storage used</th>
-            <td>${formatBytes(usage.bytes)} (${usage.bytes} bytes)</td>
-          </tr>
-          <tr>
-            <th scope="row">Blobs</th>
-            <td>${usage.blobs}</td>
-          </tr>
-        </tbody>
-      </table>
+    html`${fieldTable([
+        ["Storage used", `${formatBytes(usage.bytes)} (${usage.bytes} bytes)`],
+        ["Blobs", usage.blobs],
+      ])}
       <h2>Garbage collection</h2>
       ${
         view.gc
-          ? html`<table>
-              <caption>
-                What garbage collection would reclaim now (dry run)
-              </caption>
-              <tbody>
-                <tr>
-                  <th scope="row">Manifests</th>
-                  <td>${view.gc.manifests}</td>
-                </tr>
-                <tr>
-                  <th scope="row">Blobs</th>
-                  <td>${view.gc.blobs}</td>
-                </tr>
-                <tr>
-                  <th scope="row">Abandoned uploads</th>
-                  <td>${view.gc.uploads}</td>
-                </tr>
-                <tr>
-                  <th scope="row">Bytes</th>
-                  <td>${formatBytes(view.gc.bytes)} (${view.gc.bytes} bytes)</td>
-                </tr>
-              </tbody>
-            </table>`
+          ? fieldTable(
+              [
+                ["Manifests", view.gc.manifests],
+                ["Blobs", view.gc.blobs],
+                ["Abandoned uploads", view.gc.uploads],
+                ["Bytes", `${formatBytes(view.gc.bytes)} (${view.gc.bytes} bytes)`],
+              ],
+              "What garbage collection would reclaim now (dry run)",
+            )
           : html`<form method="get" action="/admin/storage">
               <input type="hidden" name="gc" value="dry-run" />
               <button type="submit">Show what GC would reclaim (dry run)</button>
@@ -308,38 +236,20 @@ export function auditPage(
         </select>
         <p><button type="submit">Filter</button></p>
       </form>
-      <table>
-        <caption>
-          The ${records.length} most recent matching records, newest first
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Action</th>
-            <th scope="col">Result</th>
-            <th scope="col">User</th>
-            <th scope="col">Source</th>
-            <th scope="col">Repository</th>
-            <th scope="col">Tag or digest</th>
-            <th scope="col">Address</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${records.map(
-            (r) =>
-              html`<tr>
-                <td>${r.time}</td>
-                <td>${r.action}</td>
-                <td>${r.result}</td>
-                <td>${r.actor.name}</td>
-                <td>${r.actor.source ?? ""}</td>
-                <td>${r.target?.repository ?? ""}</td>
-                <td class="digest">${r.target?.tag ?? r.target?.digest ?? ""}</td>
-                <td>${r.request?.addr ?? ""}</td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>`,
+      ${dataTable(
+        `The ${records.length} most recent matching records, newest first`,
+        [
+          { heading: "Time", cell: (r) => r.time },
+          { heading: "Action", cell: (r) => r.action },
+          { heading: "Result", cell: (r) => r.result },
+          { heading: "User", cell: (r) => r.actor.name },
+          { heading: "Source", cell: (r) => r.actor.source ?? "" },
+          { heading: "Repository", cell: (r) => r.target?.repository ?? "" },
+          { heading: "Tag or digest", cell: (r) => r.target?.tag ?? r.target?.digest ?? "", cellClass: "digest" },
+          { heading: "Address", cell: (r) => r.request?.addr ?? "" },
+        ],
+        records,
+      )}`,
     viewer,
   );
 }
