@@ -44,7 +44,7 @@ export interface PortcullisDeps {
   env?: NodeJS.ProcessEnv;
   /** Names the generated server certificate covers, instead of the machine's own. */
   names?: readonly string[];
-  /** The port of a listening socket shared with other processes, whose connections are handed to `accept`. */
+  /** The port of a listening socket shared with other processes, whose connections reach `accept`. */
   handedPort?: number;
 }
 

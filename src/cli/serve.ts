@@ -25,7 +25,7 @@ const renewalCheckMs = 6 * 60 * 60 * 1000;
 /**
  * `serve`: the first process prepares what every server process reads from disk (CA, certificate, first
  * user, signing keys, session ticket keys), then serves with one process per core: itself and workers it
- * starts, which are handed connections from the one listening socket in turn. Each worker runs this too.
+ * starts, which accept from the one listening socket the first process sends them. Each worker runs this too.
  */
 export async function runServe(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, [...commonFlags, "listen", "upstream"]);

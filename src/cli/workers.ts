@@ -1,12 +1,12 @@
 import { fork, type ChildProcess } from "node:child_process";
-import { createServer, type AddressInfo, type Socket } from "node:net";
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import type { Logger } from "../log.js";
 
 /** The environment that makes `serve` a worker: its number, and the port whose connections it is handed. */
 // Not PORTCULLIS_*: those are config keys, and an unknown one is refused.
 export const workerEnv = { id: "_PORTCULLIS_WORKER_ID", port: "_PORTCULLIS_WORKER_PORT" } as const;
 
-type ToWorker = { type: "connection" } | { type: "stop" };
+type ToWorker = { type: "listen" } | { type: "stop" };
 type FromWorker = { type: "ready" };
 
 export interface Workers {
@@ -25,13 +25,15 @@ const semiSpaceFlag = "--max-semi-space-size";
 
 export interface SharedListener {
   port: number;
-  /** From now on, every connection goes to `dispatch`; those that arrived before go first. */
+  /** The listening socket itself, to send to a worker, which then accepts from it too. */
+  server: Server;
+  /** From now on, every connection this process accepts goes to `dispatch`; those that arrived before go first. */
   dispatchTo(dispatch: (socket: Socket) => void): void;
   close(): void;
 }
 
 /**
- * The listening socket the server processes share: it accepts, and hands each connection on unread.
+ * The listening socket the server processes share: each of them accepts from it, whichever is free first.
  * Connections that arrive before anything serves them wait, instead of being accepted into nothing.
  */
 export function listenShared(host: string, port: number): Promise<SharedListener> {
@@ -45,6 +47,7 @@ export function listenShared(host: string, port: number): Promise<SharedListener
       listener.off("error", reject);
       resolve({
         port: (listener.address() as AddressInfo).port,
+        server: listener,
         dispatchTo(next) {
           dispatch = next;
           for (const socket of waiting.splice(0)) next(socket);
@@ -56,10 +59,13 @@ export function listenShared(host: string, port: number): Promise<SharedListener
 }
 
 /**
- * Runs `count - 1` worker processes beside this one (each runs `serve` again, with `workerEnv` set) and
- * hands the connections of `listener` to this process (`here`) and the ready workers in turn. A worker
- * that dies is replaced; its connections die with it, the others go on. Nothing a request needs is in one
- * process's memory (see `startPortcullis`), so any process can take any connection.
+ * Runs `count - 1` worker processes beside this one (each runs `serve` again, with `workerEnv` set); each
+ * ready worker is sent `listener` once and accepts from it, as this process does (`here`). The kernel gives
+ * a connection to whichever process accepts first, so a busy process leaves it to an idle one, and nothing
+ * passes a connection between processes (handing each over IPC cost more CPU than its TLS handshake). A
+ * worker that dies is replaced; its connections die with it, the others go on, and those still waiting to
+ * be accepted go to the others. Nothing a request needs is in one process's memory (see
+ * `startPortcullis`), so any process can take any connection.
  */
 export async function startWorkers(options: {
   count: number;
@@ -70,7 +76,6 @@ export async function startWorkers(options: {
   const { listener, here, logger } = options;
   const ready = new Map<number, ChildProcess>();
   let stopping = false;
-  let turn = 0;
 
   function start(id: number): Promise<void> {
     const child = fork(process.argv[1] as string, process.argv.slice(2), {
@@ -82,6 +87,7 @@ export async function startWorkers(options: {
       child.on("message", (message: FromWorker) => {
         if (message?.type !== "ready") return;
         ready.set(id, child);
+        child.send({ type: "listen" } satisfies ToWorker, listener.server);
         resolve();
       });
       child.once("exit", (code, signal) => {
@@ -96,19 +102,9 @@ export async function startWorkers(options: {
     });
   }
 
-  // Until a worker is ready, this process serves every connection itself.
   listener.dispatchTo((socket) => {
-    const targets = [...ready.values()];
-    const target = turn++ % (targets.length + 1);
-    const worker = targets[target - 1];
-    if (!worker) {
-      socket.resume();
-      return here(socket);
-    }
-    worker.send({ type: "connection" } satisfies ToWorker, socket, (error) => {
-      // The worker is gone between the turn and the send: this process serves the connection instead.
-      if (error && !socket.destroyed) here(socket);
-    });
+    socket.resume();
+    here(socket);
   });
 
   try {
@@ -148,14 +144,25 @@ function stopOne(child: ChildProcess): Promise<void> {
   });
 }
 
-/** In a worker: serves the connections the first process hands over, until it says stop or goes away. */
+/**
+ * In a worker: accepts from the listening socket the first process sends, until it says stop or goes away;
+ * a stopping worker stops accepting first, so the connections still waiting go to the other processes.
+ */
 export function serveHandedConnections(accept: (socket: Socket) => void, close: () => Promise<void>): void {
-  process.on("message", (message: ToWorker, socket?: Socket) => {
-    if (message?.type === "connection" && socket) accept(socket);
-    if (message?.type === "stop") void close().finally(() => process.exit(0));
+  let shared: Server | undefined;
+  const stop = () => {
+    shared?.close();
+    void close().finally(() => process.exit(0));
+  };
+  process.on("message", (message: ToWorker, server?: Server) => {
+    if (message?.type === "listen" && server) {
+      shared = server;
+      server.on("connection", accept);
+    }
+    if (message?.type === "stop") stop();
   });
-  // Without the first process there is no one to hand connections or restart anything: end with it.
-  process.on("disconnect", () => void close().finally(() => process.exit(0)));
+  // Without the first process there is no one to restart anything: end with it.
+  process.on("disconnect", stop);
   // A signal sent to the whole process group is the first process's to handle: it stops its workers.
   process.on("SIGINT", () => undefined);
   process.on("SIGTERM", () => undefined);

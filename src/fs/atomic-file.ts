@@ -1,39 +1,54 @@
 import { randomUUID } from "node:crypto";
-import { constants } from "node:fs";
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import { closeSync, constants, fchmodSync, fsync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { promisify } from "node:util";
+
+const fsyncFd = promisify(fsync);
 
 /**
  * Replaces a file so that readers see the old content or the new, never a mix, and a crash keeps one of
  * them: a temp file in the same directory, fsync, rename, fsync of the directory. The mode applies from the
- * moment the file exists (keys are 0600 throughout).
+ * moment the file exists (keys are 0600 throughout). Only the two fsyncs wait in the thread pool: the other
+ * steps (small files: links, manifests, keys) are page-cache operations that cost less than a round trip
+ * to it, and a layer push makes several such writes.
  */
 export async function writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
   const temp = `${path}.${randomUUID()}.tmp`;
   try {
-    const file = await open(temp, "wx", mode);
+    const fd = openCreating(temp, mode);
     try {
-      await file.writeFile(content);
-      await file.chmod(mode); // the umask may have taken bits off at open
-      await file.sync();
+      const bytes = typeof content === "string" ? Buffer.from(content) : content;
+      for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
+      fchmodSync(fd, mode); // the umask may have taken bits off at open
+      await fsyncFd(fd);
     } finally {
-      await file.close();
+      closeSync(fd);
     }
-    await rename(temp, path);
+    renameSync(temp, path);
   } catch (error) {
-    await rm(temp, { force: true });
+    rmSync(temp, { force: true });
     throw error;
   }
   await syncDirectory(dirname(path));
 }
 
-export async function syncDirectory(path: string): Promise<void> {
-  const dir = await open(path, constants.O_RDONLY | constants.O_DIRECTORY);
+/** Opens a new file, making its directory if there is none yet. */
+function openCreating(path: string, mode: number): number {
   try {
-    await dir.sync();
+    return openSync(path, "wx", mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    mkdirSync(dirname(path), { recursive: true });
+    return openSync(path, "wx", mode);
+  }
+}
+
+export async function syncDirectory(path: string): Promise<void> {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fsyncFd(fd);
   } finally {
-    await dir.close();
+    closeSync(fd);
   }
 }
 

@@ -34,13 +34,22 @@ export function tryLock(path: string): boolean {
     if (!ownerAlive(path)) takeOver(path);
     return false;
   } finally {
-    rmSync(temp, { force: true });
+    removeIfThere(temp);
   }
 }
 
 export function unlock(path: string): void {
   held.delete(path);
-  rmSync(path, { force: true });
+  removeIfThere(path);
+}
+
+/** `rmSync(path, { force: true })` for a file, without its look-up first: a lock is taken and freed per request. */
+function removeIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
 }
 
 /** Runs `task` holding the lock, waiting for it without blocking the event loop. */

@@ -15,9 +15,9 @@ import { makeTempDir } from "../support/temp-dir.js";
 const sha256 = (content: Buffer | string) => `sha256:${createHash("sha256").update(content).digest("hex")}`;
 
 /**
- * `serve` with two worker processes on one port. Every request below goes out on a new connection, and the
- * cluster hands new connections to the workers in turn, so consecutive requests land on different workers;
- * the access log (each line names its worker) shows that they did.
+ * `serve` with two worker processes on one port. Every request below goes out on a new connection, and each
+ * process accepts from the shared socket whenever it is free, so consecutive requests land on either worker
+ * at random: a test that needs both repeats until the access log (each line names its worker) shows both.
  */
 describe("serve with a worker per core", () => {
   let serve: PortcullisServe;
@@ -85,8 +85,12 @@ describe("serve with a worker per core", () => {
   });
 
   it("runs the two server processes it was asked for", async () => {
-    for (let i = 0; i < 6; i++) expect((await request("/v2/")).status).toBe(200);
-    expect((await workersServing("GET", /^\/v2\/$/, 6)).size).toBe(2);
+    let served = new Set<number>();
+    for (let i = 1; i <= 40 && served.size < 2; i++) {
+      expect((await request("/v2/")).status).toBe(200);
+      served = await workersServing("GET", /^\/v2\/$/, i);
+    }
+    expect(served.size).toBe(2);
   });
 
   it("resumes a TLS session on whichever worker takes the next connection, with an ECDSA certificate", async () => {
@@ -115,16 +119,25 @@ describe("serve with a worker per core", () => {
     expect(first.reused).toBe(false);
     expect(first.keyType).toBe("ec");
     let session = first.session;
-    for (let i = 0; i < 4; i++) {
+    // Until both processes have served a connection: each resumed a session the other may have made.
+    let served = new Set<number>();
+    for (let i = 2; i <= 40 && (i <= 5 || served.size < 2); i++) {
       const next = await connectOnce(session);
       expect(next.reused).toBe(true);
       session = next.session ?? session;
+      served = await workersServing("GET", /^\/v2\/_catalog$/, i);
     }
-    // Consecutive connections alternate between the two processes, so both resumed sessions made by the other.
-    expect((await workersServing("GET", /^\/v2\/_catalog$/, 5)).size).toBe(2);
+    expect(served.size).toBe(2);
   });
 
   it("completes a chunked upload whose requests land on different workers, with the right digest", async () => {
+    let touchedBy = new Set<number>();
+    for (let attempt = 0; attempt < 10 && touchedBy.size < 2; attempt++) touchedBy = await chunkedUpload();
+    expect(touchedBy.size).toBe(2);
+  });
+
+  /** One chunked upload, checked; resolves to the workers that took its chunks and its closing PUT. */
+  async function chunkedUpload(): Promise<Set<number>> {
     const chunks = [randomBytes(300_000), randomBytes(200_000), randomBytes(100_000)];
     const whole = Buffer.concat(chunks);
     const started = await request("/v2/team/app/blobs/uploads/", { method: "POST" });
@@ -153,9 +166,8 @@ describe("serve with a worker per core", () => {
 
     const uploadPath = new RegExp(`^${location.split("?")[0]}$`);
     const patchedBy = await workersServing("PATCH", uploadPath, chunks.length);
-    const touchedBy = new Set([...patchedBy, ...(await workersServing("PUT", uploadPath, 1))]);
-    expect(touchedBy.size).toBe(2);
-  });
+    return new Set([...patchedBy, ...(await workersServing("PUT", uploadPath, 1))]);
+  }
 
   it("lets exactly one of two workers complete the same upload", async () => {
     let racedAcrossWorkers = 0;
@@ -321,7 +333,7 @@ describe("serve with a worker per core, reloading", () => {
         };
         return claims.access[0]?.actions.join(",") ?? "";
       };
-      // Consecutive connections alternate between the two processes: four answers cover both.
+      // Four answers at once: each process takes connections while it is free, so they usually come from both.
       const fromBoth = async () => Promise.all([granted(), granted(), granted(), granted()]).then((a) => a.join(" "));
       expect(await fromBoth()).toBe("pull pull pull pull");
       await writeFile(configFile, policy("pull, push"));
