@@ -7,7 +7,7 @@ import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { plannedSessions, tableRows } from "./lib/cases.mjs";
+import { cpuRows, plannedSessions, tableRows } from "./lib/cases.mjs";
 import { runWithCleanup } from "./lib/cleanup.mjs";
 import { imageSpecs, writeImages } from "./lib/images.mjs";
 import { machine, versions } from "./lib/machine.mjs";
@@ -63,7 +63,7 @@ async function runSession({ session, side, round, opts, setup, images, samples, 
   const record = (row, value, detail) => {
     samples.record(row, side.id, value, detail);
     const r = rows.find((x) => x.id === row);
-    console.log(`${label} ${r?.label ?? row}: ${fmt(value, r?.unit === "s" ? 2 : 0)} ${r?.unit ?? ""}`);
+    console.log(`${label} ${r?.label ?? row}: ${fmt(value, r?.unit === "s" || r?.unit === "CPU s" ? 2 : 0)} ${r?.unit ?? ""}`);
   };
   if (session.coldStart) record("cold-start", instance.coldStartMs);
   if (instance.stalledAtStart > 0) {
@@ -118,6 +118,7 @@ async function main() {
   const sideById = Object.fromEntries([...sides, staticCeiling].map((s) => [s.id, s]));
   const sessions = plannedSessions(opts);
   const rows = tableRows(opts);
+  const cpu = cpuRows(opts);
   console.log(
     `${opts.full ? "full" : "scaled-down"} run: ${opts.rounds} round(s), sessions ${sessions.map((s) => s.id).join(", ")}`,
   );
@@ -141,7 +142,7 @@ async function main() {
           images,
           samples,
           tls,
-          rows,
+          rows: [...rows, ...cpu],
         });
         if (!session.static) busiest[sideId] = Math.max(busiest[sideId] ?? 0, peak);
       }
@@ -167,7 +168,12 @@ async function main() {
     firstStartMs,
     ceilingLabel: staticCeiling.label,
   });
-  const table = resultsTable(rows, samples, sides, portcullis.id);
+  const table = [
+    resultsTable(rows, samples, sides, portcullis.id),
+    "CPU seconds each operation cost, user + system, summed over the server's processes and over the clients " +
+      "(on 2 cores they compete: the faster side is often the one whose server leaves skopeo more of the CPU):",
+    resultsTable(cpu, samples, sides, portcullis.id, "operation: whose CPU (unit)"),
+  ].join("\n\n");
   console.log(`\n${header}\n\n${table}\n`);
   await writeReport(opts.out, `${header}\n\n${table}`);
   const json = path.join(projectRoot, "bench", "results", "last-run.json");

@@ -69,6 +69,35 @@ export function tableRows(opts) {
   return rows.filter((row) => row.caseId === null || opts.cases.includes(row.caseId));
 }
 
+// The cases whose CPU seconds get rows of their own, on both ends of the connection.
+const CPU_CASES = ["push-big", "pull-big", "push-many1", "pull-many1", "pull-clients"];
+
+/**
+ * The rows of the second table: CPU seconds each measured operation cost the server's processes (lower is
+ * better) and the skopeo clients it served (no ratio: not the server's own figure, but on 2 cores the two
+ * compete for the same CPU, so the sum says how close a case runs to the machine's limit).
+ */
+export function cpuRows(opts) {
+  const labels = new Map(tableRows(opts).map((row) => [row.id, row]));
+  return CPU_CASES.filter((id) => labels.has(id)).flatMap((id) => {
+    const { caseId, label } = labels.get(id);
+    return [
+      { id: `cpu-server-${id}`, caseId, label: `${label}: server processes`, unit: "CPU s", better: "lower" },
+      { id: `cpu-client-${id}`, caseId, label: `${label}: skopeo clients`, unit: "CPU s", better: null },
+    ];
+  });
+}
+
+/** Runs `operation` and records the CPU seconds it cost the server and the clients under `row`'s CPU rows. */
+async function counted(instance, ctx, row, operation) {
+  const cpu = instance.cpu.phase();
+  const result = await operation();
+  const spent = cpu.end();
+  ctx.record(`cpu-server-${row}`, spent.server);
+  ctx.record(`cpu-client-${row}`, spent.clients);
+  return result;
+}
+
 // Each side's GET of the big blob is taken this many times a round (each a sample), and so is the ceiling.
 const GETS = 3;
 
@@ -108,16 +137,21 @@ async function bigImageSession(instance, ctx) {
   const image = images.big;
   const repository = "bench/big";
   const phase = instance.memory.phase();
-  const pushSeconds = await pushImage(instance, ctx, image, repository);
+  const pushSeconds = await counted(instance, ctx, "push-big", () => pushImage(instance, ctx, image, repository));
   const pushRss = phase.end();
   if (has("skopeo-big")) {
     record("push-big", pushSeconds);
     record("rss-push-big", pushRss / MiB);
-    record("pull-big", await skopeoPull(image, target(instance, setup), repository));
+    record(
+      "pull-big",
+      await counted(instance, ctx, "pull-big", () => skopeoPull(image, target(instance, setup), repository)),
+    );
   }
   if (has("skopeo-8")) {
     const pulling = instance.memory.phase();
-    const seconds = await skopeoPull(image, target(instance, setup), repository, opts.clients);
+    const seconds = await counted(instance, ctx, "pull-clients", () =>
+      skopeoPull(image, target(instance, setup), repository, opts.clients),
+    );
     record("rss-pull-clients", pulling.end() / MiB);
     record("pull-clients", (opts.clients * image.bytes) / MB / seconds);
   }
@@ -147,8 +181,10 @@ function imageSession(name, rowSuffix) {
   return async (instance, ctx) => {
     const image = ctx.images[name];
     const repository = `bench/${name}`;
-    ctx.record(`push-${rowSuffix}`, await pushImage(instance, ctx, image, repository));
-    ctx.record(`pull-${rowSuffix}`, await skopeoPull(image, target(instance, ctx.setup), repository));
+    const push = () => pushImage(instance, ctx, image, repository);
+    const pull = () => skopeoPull(image, target(instance, ctx.setup), repository);
+    ctx.record(`push-${rowSuffix}`, await counted(instance, ctx, `push-${rowSuffix}`, push));
+    ctx.record(`pull-${rowSuffix}`, await counted(instance, ctx, `pull-${rowSuffix}`, pull));
   };
 }
 

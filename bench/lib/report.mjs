@@ -10,7 +10,7 @@ import { MiB } from "./units.mjs";
 
 const GENERATED_MARK = "<!-- Everything below this line is written by `npm run bench`; edit above it only. -->";
 
-const DIGITS = { s: 2, ms: 0, "MB/s": 0, "%": 0, "req/s": 0, MiB: 0 };
+const DIGITS = { s: 2, "CPU s": 2, ms: 0, "MB/s": 0, "%": 0, "req/s": 0, MiB: 0 };
 
 /** Every sample of a run: `record(row, side, value, detail)`, the ceiling's per round, notes worth reading. */
 export function createSamples() {
@@ -69,16 +69,16 @@ function cell(summary, unit) {
  */
 function ratio(row, ours, references) {
   const theirs = references.filter(Boolean).map((s) => s.median);
-  if (!ours || theirs.length === 0) return null;
+  if (!row.better || !ours || theirs.length === 0) return null;
   if (row.better === "higher") return ours.median / Math.max(...theirs);
   return Math.min(...theirs) / ours.median;
 }
 
 /** The markdown table: a row per case, min / median / max per side, the ratio. */
-export function resultsTable(rows, samples, sides, portcullisId) {
+export function resultsTable(rows, samples, sides, portcullisId, firstColumn = "case (unit)") {
   const references = sides.filter((s) => s.id !== portcullisId);
   const header = [
-    "case (unit)",
+    firstColumn,
     ...sides.map((s) => `${s.label}: min / median / max`),
     "ratio: Portcullis ÷ faster reference (> 1 = Portcullis better; times, memory inverted)",
   ];

@@ -1,7 +1,7 @@
 // The servers under test, started fresh (a new port, an empty storage root) for every session of cases:
 // reference A, docker-registry with its own TLS; reference B, the same registry in plain HTTP behind nginx;
 // Portcullis; and nginx serving a static file, the ceiling. Each start resolves to an instance:
-//   { url, storageRoot, coldStartMs, memory, authorization(repository), stop() }
+//   { url, storageRoot, coldStartMs, memory, cpu, authorization(repository), stop() }
 // where coldStartMs runs from spawn to the first HTTP answer on /v2/ (through nginx: the registry's answer), and
 // stalledAtStart counts the connections the server took before that but left unanswered.
 
@@ -12,6 +12,7 @@ import { makeTempDir, removeTempDir } from "./cleanup.mjs";
 import { dockerRegistryConfig } from "./docker-registry-config.mjs";
 import { freePort } from "./free-port.mjs";
 import { expectStatus, request } from "./http-client.mjs";
+import { cpuMeter } from "./cpu.mjs";
 import { memorySampler } from "./memory.mjs";
 import { nginxMainConfig, registryProxyServer, staticFileServer } from "./nginx.mjs";
 import { waitForAnswer } from "./readiness.mjs";
@@ -66,6 +67,7 @@ async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, autho
     coldStartMs: ready.ms,
     stalledAtStart: ready.stalled,
     memory,
+    cpu: cpuMeter(() => procs.map((p) => p.pid)),
     processes: procs,
     authorization,
     stop,
