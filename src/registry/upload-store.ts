@@ -146,7 +146,7 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
       }
     }
     const hash = await runningHash(name, id, offset);
-    const written = await storage.append(layout.uploadData(name, id), offset, hashing(chunk.body, hash));
+    const written = await storage.append(layout.uploadData(name, id), offset, chunk.body, (data) => hash.update(data));
     const expected = range ? range.end - range.start + 1 : length;
     if (expected !== undefined && written !== expected) {
       await storage.truncate(layout.uploadData(name, id), offset);
@@ -210,13 +210,6 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
       });
     },
   };
-}
-
-async function* hashing(source: Readable, hash: Hash): AsyncGenerator<Buffer> {
-  for await (const data of source) {
-    hash.update(data as Buffer);
-    yield data as Buffer;
-  }
 }
 
 export type UploadStore = ReturnType<typeof createUploadStore>;

@@ -34,10 +34,16 @@ export interface StorageDriver {
    */
   send(path: string, sink: Writable, range?: ByteRange): Promise<boolean>;
   /**
-   * Appends a stream to a file whose current size is `offset`, creating it when `offset` is 0.
-   * Resolves to the number of bytes written; when the source fails, the file is cut back to `offset`.
+   * Appends a stream to a file whose current size is `offset`, creating it when `offset` is 0, handing each
+   * chunk to `observe` as it goes (a running digest). Resolves to the number of bytes written; when the
+   * source fails, the file is cut back to `offset`.
    */
-  append(path: string, offset: number, source: Readable | AsyncIterable<Buffer>): Promise<number>;
+  append(
+    path: string,
+    offset: number,
+    source: Readable | AsyncIterable<Buffer>,
+    observe?: (chunk: Buffer) => void,
+  ): Promise<number>;
   /** Cuts a file back to `size` bytes. */
   truncate(path: string, size: number): Promise<void>;
   stat(path: string): Promise<FileInfo | undefined>;

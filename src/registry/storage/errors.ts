@@ -42,7 +42,7 @@ export function withTypedErrors(driver: StorageDriver): StorageDriver {
     putContent: (path, content, options) => driver.putContent(path, content, options).catch(rethrow),
     reader: (path, range) => driver.reader(path, range).catch(rethrow),
     send: (path, sink, range) => driver.send(path, sink, range).catch(rethrow),
-    append: (path, offset, source) => driver.append(path, offset, source).catch(rethrow),
+    append: (path, offset, source, observe) => driver.append(path, offset, source, observe).catch(rethrow),
     truncate: (path, size) => driver.truncate(path, size).catch(rethrow),
     stat: (path) => driver.stat(path).catch(rethrow),
     list: (path) => driver.list(path).catch(rethrow),

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { syncDirectory, writeFileAtomic } from "../../fs/atomic-file.js";
 import { withLock } from "../../fs/lock-file.js";
+import { streamToFile } from "../../fs/stream-to-file.js";
 import {
+  close as closeCallback,
   closeSync,
-  createWriteStream,
   existsSync,
-  fdatasync,
   fsync,
   mkdirSync,
   open as openCallback,
@@ -18,8 +18,7 @@ import {
 import { promisify } from "node:util";
 import { open, readdir, rm, truncate, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { Transform, type Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { Readable, type Writable } from "node:stream";
 import type { ByteRange, FileInfo, StorageDriver } from "./driver.js";
 import { withTypedErrors } from "./errors.js";
 
@@ -73,25 +72,21 @@ export function createFilesystemDriver(root: string): StorageDriver {
       return true;
     },
 
-    async append(path, offset, source) {
+    async append(path, offset, source, observe) {
       const target = full(path);
       const fd = await openFd(target, offset === 0 ? "w" : "r+").catch(async (error: unknown) => {
         if (!isMissing(error)) throw error;
         mkdirSync(dirname(target), { recursive: true });
         return openFd(target, offset === 0 ? "w" : "r+");
       });
-      // A deep write buffer lets the next chunk arrive while the last one is written, instead of taking turns.
-      const sink = createWriteStream(target, { fd, start: offset, highWaterMark: 4 * 1024 * 1024 });
-      const flush = flushBehind(fd);
       try {
-        await pipeline(source, flush.counter, sink);
+        return await streamToFile(source instanceof Readable ? source : Readable.from(source), fd, offset, observe);
       } catch (error) {
         await truncate(target, offset).catch(() => undefined);
         throw error;
       } finally {
-        await flush.settled();
+        await closeFd(fd);
       }
-      return sink.bytesWritten;
     },
 
     async truncate(path, size) {
@@ -150,39 +145,9 @@ function inDirectory(target: string, write: () => void): void {
   }
 }
 
-const flushEveryBytes = 8 * 1024 * 1024;
-const datasync = promisify(fdatasync);
 const fsyncFd = promisify(fsync);
 const openFd = promisify(openCallback);
-
-/**
- * Asks the disk to take what an upload has written so far every 8 MiB, while the rest still arrives, so
- * the fsync that makes the finished blob durable has only the tail left to write (it took a quarter of a
- * 512 MiB push). A flush still in flight when the stream closes its file fails harmlessly; `settled` waits
- * for it.
- */
-function flushBehind(fd: number): { counter: Transform; settled(): Promise<void> } {
-  let received = 0;
-  let flushedAt = 0;
-  let flushing: Promise<void> | undefined;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      received += chunk.length;
-      if (!flushing && received - flushedAt >= flushEveryBytes) {
-        const at = received;
-        flushing = datasync(fd).then(
-          () => {
-            flushedAt = at;
-            flushing = undefined;
-          },
-          () => (flushing = undefined),
-        );
-      }
-      done(null, chunk);
-    },
-  });
-  return { counter, settled: async () => void (await flushing) };
-}
+const closeFd = promisify(closeCallback);
 
 const sendChunkBytes = 1024 * 1024;
 
