@@ -37,7 +37,7 @@ async function checkTools() {
 /** The images the sessions need, in the work dir, readable by nginx's workers (the ceiling serves one). */
 async function prepareImages(setup, opts, sessions) {
   const all = imageSpecs({ bigMiB: opts.bigMiB, manyLayers: opts.layers });
-  const needed = { big: all.big };
+  const needed = { big: all.big, warmUp: all.warmUp };
   for (const name of ["layers100", "layers200", "typical"]) {
     if (sessions.some((s) => s.id === name)) needed[name] = all[name];
   }
@@ -63,7 +63,9 @@ async function runSession({ session, side, round, opts, setup, images, samples, 
   const record = (row, value, detail) => {
     samples.record(row, side.id, value, detail);
     const r = rows.find((x) => x.id === row);
-    console.log(`${label} ${r?.label ?? row}: ${fmt(value, r?.unit === "s" || r?.unit === "CPU s" ? 2 : 0)} ${r?.unit ?? ""}`);
+    console.log(
+      `${label} ${r?.label ?? row}: ${fmt(value, r?.unit === "s" || r?.unit === "CPU s" ? 2 : 0)} ${r?.unit ?? ""}`,
+    );
   };
   if (session.coldStart) record("cold-start", instance.coldStartMs);
   if (instance.stalledAtStart > 0) {

@@ -77,3 +77,18 @@ export function waitForAnswer(procs, url, { agent, accept, since = performance.n
     send();
   });
 }
+
+/**
+ * Resolves once `proc`'s output contains `text` (Portcullis prints its banner when every worker accepts);
+ * throws when the process exits first or `timeoutMs` passes.
+ */
+export async function waitForOutput(proc, text, timeoutMs = READY_TIMEOUT_MS) {
+  const started = performance.now();
+  while (!proc.output().includes(text)) {
+    if (!proc.alive()) throw new Error(`${proc.name} exited before it printed "${text}":\n${tail(proc.output())}`);
+    if (performance.now() - started > timeoutMs) {
+      throw new Error(`${proc.name} did not print "${text}" within ${timeoutMs / 1000} s:\n${tail(proc.output())}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS));
+  }
+}

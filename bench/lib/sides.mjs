@@ -15,7 +15,7 @@ import { expectStatus, request } from "./http-client.mjs";
 import { cpuMeter } from "./cpu.mjs";
 import { memorySampler } from "./memory.mjs";
 import { nginxMainConfig, registryProxyServer, staticFileServer } from "./nginx.mjs";
-import { waitForAnswer } from "./readiness.mjs";
+import { waitForAnswer, waitForOutput } from "./readiness.mjs";
 import { tail } from "./tail.mjs";
 import { spawnTracked } from "./tracked-process.mjs";
 
@@ -205,7 +205,7 @@ export const portcullis = {
     await fsp.writeFile(config, portcullisConfig({ htpasswd: setup.htpasswd, ...variant }));
     const url = `https://127.0.0.1:${port}`;
     const args = [setup.cli, "serve", "--config", config, "--data", data, "--certs", setup.certsDir];
-    return launch({
+    const instance = await launch({
       setup,
       url,
       storageRoot: data,
@@ -231,6 +231,14 @@ export const portcullis = {
         basic: basic(setup.user),
       },
     });
+    // Its first process answers before its workers are up; the cases measure all of them serving.
+    try {
+      await waitForOutput(instance.processes[0], "Portcullis is serving HTTPS on:");
+    } catch (error) {
+      await instance.stop();
+      throw error;
+    }
+    return instance;
   },
 };
 

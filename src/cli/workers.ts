@@ -1,13 +1,19 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import type { Logger } from "../log.js";
+import { createConnectionBalance } from "./connection-balance.js";
 
 /** The environment that makes `serve` a worker: its number, and the port whose connections it is handed. */
 // Not PORTCULLIS_*: those are config keys, and an unknown one is refused.
 export const workerEnv = { id: "_PORTCULLIS_WORKER_ID", port: "_PORTCULLIS_WORKER_PORT" } as const;
 
-type ToWorker = { type: "listen" } | { type: "stop" };
-type FromWorker = { type: "ready" };
+/** A connection handed over with the message; the peer's count of open connections. */
+type Shared = { type: "connection" } | { type: "load"; open: number };
+type ToWorker = { type: "listen" } | { type: "stop" } | Shared;
+type FromWorker = { type: "ready" } | Shared;
+
+/** The first process, as its workers name it among their peers (workers are numbered from 1). */
+const firstProcess = 0;
 
 export interface Workers {
   /** Passes a signal on to every worker (SIGHUP: reload). */
@@ -61,9 +67,10 @@ export function listenShared(host: string, port: number): Promise<SharedListener
 /**
  * Runs `count - 1` worker processes beside this one (each runs `serve` again, with `workerEnv` set); each
  * ready worker is sent `listener` once and accepts from it, as this process does (`here`). The kernel gives
- * a connection to whichever process accepts first, so a busy process leaves it to an idle one, and nothing
- * passes a connection between processes (handing each over IPC cost more CPU than its TLS handshake). A
- * worker that dies is replaced; its connections die with it, the others go on, and those still waiting to
+ * a connection to whichever process accepts first, so a busy process leaves it to an idle one, and a
+ * connection passes between processes only when the one that took it holds several more than another
+ * (see `createConnectionBalance`: handing each over IPC cost more CPU than its TLS handshake). A worker
+ * that dies is replaced; its connections die with it, the others go on, and those still waiting to
  * be accepted go to the others. Nothing a request needs is in one process's memory (see
  * `startPortcullis`), so any process can take any connection.
  */
@@ -76,6 +83,13 @@ export async function startWorkers(options: {
   const { listener, here, logger } = options;
   const ready = new Map<number, ChildProcess>();
   let stopping = false;
+  const balance = createConnectionBalance((open) => {
+    for (const child of ready.values()) if (child.connected) child.send({ type: "load", open } satisfies ToWorker);
+  });
+  const serveHere = (socket: Socket) => {
+    balance.serving(socket);
+    here(socket);
+  };
 
   function start(id: number): Promise<void> {
     const child = fork(process.argv[1] as string, process.argv.slice(2), {
@@ -84,13 +98,17 @@ export async function startWorkers(options: {
       stdio: "inherit",
     });
     return new Promise((resolve, reject) => {
-      child.on("message", (message: FromWorker) => {
+      child.on("message", (message: FromWorker, handed?: Socket) => {
+        if (message?.type === "load") balance.peerReported(id, message.open);
+        if (message?.type === "connection" && handed) serveHere(handed);
         if (message?.type !== "ready") return;
         ready.set(id, child);
+        balance.peerReported(id, 0);
         child.send({ type: "listen" } satisfies ToWorker, listener.server);
         resolve();
       });
       child.once("exit", (code, signal) => {
+        balance.peerGone(id);
         const wasReady = ready.delete(id);
         if (!wasReady) return reject(new Error(`server process ${id} exited before it was ready (${signal ?? code})`));
         if (stopping) return;
@@ -103,8 +121,19 @@ export async function startWorkers(options: {
   }
 
   listener.dispatchTo((socket) => {
-    socket.resume();
-    here(socket);
+    const to = balance.handOverTo();
+    const worker = to === undefined ? undefined : ready.get(to);
+    if (!worker?.connected) {
+      socket.resume();
+      return serveHere(socket);
+    }
+    worker.send({ type: "connection" } satisfies ToWorker, socket, (error) => {
+      // The worker went away between the choice and the send: this process serves the connection instead.
+      if (error && !socket.destroyed) {
+        socket.resume();
+        serveHere(socket);
+      }
+    });
   });
 
   try {
@@ -154,11 +183,38 @@ export function serveHandedConnections(accept: (socket: Socket) => void, close: 
     shared?.close();
     void close().finally(() => process.exit(0));
   };
-  process.on("message", (message: ToWorker, server?: Server) => {
-    if (message?.type === "listen" && server) {
-      shared = server;
-      server.on("connection", accept);
+  const balance = createConnectionBalance((open) => {
+    if (process.connected) process.send?.({ type: "load", open } satisfies FromWorker);
+  });
+  const serve = (socket: Socket) => {
+    balance.serving(socket);
+    accept(socket);
+  };
+  // Connections start unread, so one can still be handed over whole; a worker hands over only to the first
+  // process, which received ones are never passed on from (they are already being read).
+  const acceptedHere = (socket: Socket) => {
+    if (balance.handOverTo() === firstProcess && process.connected) {
+      process.send?.({ type: "connection" } satisfies FromWorker, socket, undefined, (error) => {
+        if (error && !socket.destroyed) {
+          socket.resume();
+          serve(socket);
+        }
+      });
+      return;
     }
+    socket.resume();
+    serve(socket);
+  };
+  process.on("message", (message: ToWorker, handle?: Server | Socket) => {
+    if (message?.type === "listen" && handle) {
+      shared = handle as Server;
+      // net.Server reads this at every connection; the one rebuilt from the handle sent here was made without it.
+      (shared as Server & { pauseOnConnect: boolean }).pauseOnConnect = true;
+      shared.on("connection", acceptedHere);
+      balance.peerReported(firstProcess, 0);
+    }
+    if (message?.type === "connection" && handle) serve(handle as Socket);
+    if (message?.type === "load") balance.peerReported(firstProcess, message.open);
     if (message?.type === "stop") stop();
   });
   // Without the first process there is no one to restart anything: end with it.

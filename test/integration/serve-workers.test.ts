@@ -38,12 +38,17 @@ describe("serve with a worker per core", () => {
    * such requests were answered, since a line is written when its response has gone.
    */
   async function workersServing(method: string, pattern: RegExp, count: number): Promise<Set<number>> {
+    return new Set(await servedBy(method, pattern, count));
+  }
+
+  /** The worker of each such request in the access log, once `count` are there (or after a second). */
+  async function servedBy(method: string, pattern: RegExp, count: number): Promise<number[]> {
     for (let attempt = 0; ; attempt++) {
       const lines = (await serve.output()).split("\n").filter((line) => line.startsWith("{"));
       const served = lines
         .map((line) => JSON.parse(line) as { msg?: string; method?: string; path?: string; worker?: number })
         .filter((entry) => entry.msg === "request" && entry.method === method && pattern.test(entry.path ?? ""));
-      if (served.length >= count || attempt === 50) return new Set(served.map((entry) => entry.worker as number));
+      if (served.length >= count || attempt === 50) return served.map((entry) => entry.worker as number);
       await sleep(20);
     }
   }
@@ -128,6 +133,29 @@ describe("serve with a worker per core", () => {
       served = await workersServing("GET", /^\/v2\/_catalog$/, i);
     }
     expect(served.size).toBe(2);
+  });
+
+  it("spreads a burst of keep-alive connections over both processes, whichever accepted them", async () => {
+    // 16 connections opened at once and kept open: the kernel may give all of them to one process, which
+    // then hands some to the other. Each asks for its own path, so the access log says who served which.
+    const open = Array.from(
+      { length: 16 },
+      (_, i) =>
+        new Promise<Socket>((resolve, reject) => {
+          const socket = tlsConnect({ host: "127.0.0.1", port: serve.port, ca: serve.caPem, servername: "localhost" });
+          socket.once("secureConnect", () => {
+            socket.write(`GET /v2/burst/c${i}/tags/list HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+            socket.once("data", () => resolve(socket));
+          });
+          socket.once("error", reject);
+        }),
+    );
+    const sockets = await Promise.all(open);
+    const workers = await servedBy("GET", /^\/v2\/burst\/c\d+\/tags\/list$/, 16);
+    for (const socket of sockets) socket.destroy();
+    expect(workers).toHaveLength(16);
+    // Hand-overs wait for a difference of 4 open connections: 16 end up no worse than 10 : 6.
+    for (const worker of [0, 1]) expect(workers.filter((w) => w === worker).length).toBeGreaterThanOrEqual(6);
   });
 
   it("completes a chunked upload whose requests land on different workers, with the right digest", async () => {
