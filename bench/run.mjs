@@ -15,7 +15,7 @@ import { parseOptions } from "./lib/options.mjs";
 import { createSamples, headerBlock, resultsTable, writeReport, writeSamples } from "./lib/report.mjs";
 import { runCommand } from "./lib/run-command.mjs";
 import { prepareSetup } from "./lib/setup.mjs";
-import { benchSides, portcullis, staticCeiling } from "./lib/sides.mjs";
+import { benchSides, floor, portcullis, staticCeiling } from "./lib/sides.mjs";
 import { tail } from "./lib/tail.mjs";
 import { fmt } from "./lib/table.mjs";
 import { describeTls } from "./lib/tls-probe.mjs";
@@ -57,7 +57,11 @@ async function prepareImages(setup, opts, sessions) {
 const portOf = (url) => Number(new URL(url).port);
 
 async function runSession({ session, side, round, opts, setup, images, samples, tls, rows }) {
-  const variant = session.static ? { root: images.big.dir } : session.variant;
+  const variant = session.static
+    ? { root: images.big.dir }
+    : side.id === floor.id
+      ? { root: images[session.image].dir }
+      : session.variant;
   const instance = await side.start(setup, variant);
   const label = `round ${round + 1}/${opts.rounds} ${session.id.padEnd(14)} ${side.label.padEnd(31)}`;
   const record = (row, value, detail) => {

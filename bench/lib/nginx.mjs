@@ -72,3 +72,50 @@ ${tlsLines(tls, "TLSv1.3")}
     }
   }`;
 }
+
+/**
+ * The floor: nginx answering skopeo's side of the registry protocol from its config and from the files of
+ * an image's `dir:` layout under `root`, with no authentication and nothing stored. A push's uploads are
+ * read and dropped (a blob HEAD says 404, so every byte is sent); a pull gets the image's manifest and
+ * blobs as static files. No registry can answer skopeo faster on the same machine: what this side takes
+ * is the client's own cost.
+ */
+export function floorRegistryServer({ port, root, tls }) {
+  return `  server {
+    listen 127.0.0.1:${port} ssl;
+${tlsLines(tls, "TLSv1.2 TLSv1.3")}
+    client_max_body_size 0;
+    root ${root};
+    location = /v2/ {
+      default_type application/json;
+      return 200 "{}";
+    }
+    location ~ ^/v2/(?<repo>.+)/blobs/uploads/$ {
+      add_header Location /v2/$repo/blobs/uploads/$request_id always;
+      add_header Range 0-0 always;
+      return 202;
+    }
+    location ~ ^/v2/(?<repo>.+)/blobs/uploads/(?<upload>[^/]+)$ {
+      if ($request_method = PUT) {
+        return 201;
+      }
+      add_header Location /v2/$repo/blobs/uploads/$upload always;
+      add_header Range 0-0 always;
+      return 202;
+    }
+    location ~ ^/v2/.+/blobs/sha256:(?<hex>[0-9a-f]+)$ {
+      if ($request_method = HEAD) {
+        return 404;
+      }
+      default_type application/octet-stream;
+      rewrite ^ /$hex break;
+    }
+    location ~ ^/v2/.+/manifests/ {
+      if ($request_method = PUT) {
+        return 201;
+      }
+      default_type application/vnd.oci.image.manifest.v1+json;
+      rewrite ^ /manifest.json break;
+    }
+  }`;
+}

@@ -15,7 +15,7 @@ const CASES = [
   "v2",
   "token",
 ];
-const SIDES = ["registry-tls", "nginx-registry", "portcullis"];
+const SIDES = ["registry-tls", "nginx-registry", "portcullis", "floor"];
 
 const DEFAULTS = {
   rounds: 3,

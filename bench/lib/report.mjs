@@ -76,7 +76,7 @@ function ratio(row, ours, references) {
 
 /** The markdown table: a row per case, min / median / max per side, the ratio. */
 export function resultsTable(rows, samples, sides, portcullisId, firstColumn = "case (unit)") {
-  const references = sides.filter((s) => s.id !== portcullisId);
+  const references = sides.filter((s) => s.id !== portcullisId && s.reference !== false);
   const header = [
     firstColumn,
     ...sides.map((s) => `${s.label}: min / median / max`),

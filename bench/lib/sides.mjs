@@ -14,7 +14,7 @@ import { freePort } from "./free-port.mjs";
 import { expectStatus, request } from "./http-client.mjs";
 import { cpuMeter } from "./cpu.mjs";
 import { memorySampler } from "./memory.mjs";
-import { nginxMainConfig, registryProxyServer, staticFileServer } from "./nginx.mjs";
+import { floorRegistryServer, nginxMainConfig, registryProxyServer, staticFileServer } from "./nginx.mjs";
 import { waitForAnswer, waitForOutput } from "./readiness.mjs";
 import { tail } from "./tail.mjs";
 import { spawnTracked } from "./tracked-process.mjs";
@@ -266,4 +266,31 @@ export const staticCeiling = {
   },
 };
 
-export const benchSides = [registryTls, nginxRegistry, portcullis];
+/** Not a reference (no ratio is taken against it): how fast skopeo itself goes on this machine. */
+export const floor = {
+  id: "floor",
+  label: "floor: nginx answering from config and files",
+  auth: "none, and nothing stored (see floorRegistryServer)",
+  reference: false,
+  /** Answers for the image in `root` (its `dir:` layout). */
+  async start(setup, { root }) {
+    const port = await freePort();
+    const dir = await makeTempDir("bench-floor-");
+    const conf = await nginxPrefix(dir);
+    await fsp.writeFile(
+      path.join(conf, "nginx.conf"),
+      nginxMainConfig(conf, floorRegistryServer({ port, root, tls: setup.tls })),
+    );
+    return launch({
+      setup,
+      url: `https://127.0.0.1:${port}`,
+      storageRoot: null,
+      dirs: [dir],
+      spawnAll: () => [spawnTracked(NGINX, NGINX, nginxArgs(conf), { detached: true })],
+      answered: () => true,
+      authorization: async () => null,
+    });
+  },
+};
+
+export const benchSides = [registryTls, nginxRegistry, portcullis, floor];
