@@ -13,7 +13,21 @@ const fsyncFd = promisify(fsync);
  * to it, and a layer push makes several such writes.
  */
 export async function writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void> {
+  const staged = await stageFile(path, content, mode);
+  staged.rename();
+  await syncDirectory(dirname(path));
+}
+
+export interface StagedFile {
+  /** Puts the synced content in place; the directory still needs a sync to keep the rename. */
+  rename(): void;
+  discard(): void;
+}
+
+/** The first half of `writeFileAtomic`: the content, synced, in a temp file beside `path`. */
+export async function stageFile(path: string, content: string | Buffer, mode: number): Promise<StagedFile> {
   const temp = `${path}.${randomUUID()}.tmp`;
+  const discard = () => rmSync(temp, { force: true });
   try {
     const fd = openCreating(temp, mode);
     try {
@@ -24,12 +38,21 @@ export async function writeFileAtomic(path: string, content: string | Buffer, mo
     } finally {
       closeSync(fd);
     }
-    renameSync(temp, path);
   } catch (error) {
-    rmSync(temp, { force: true });
+    discard();
     throw error;
   }
-  await syncDirectory(dirname(path));
+  return {
+    rename() {
+      try {
+        renameSync(temp, path);
+      } catch (error) {
+        discard();
+        throw error;
+      }
+    },
+    discard,
+  };
 }
 
 /** Opens a new file, making its directory if there is none yet. */

@@ -78,8 +78,7 @@ export function createBlobCache({ storage, logger }: BlobCacheDeps) {
         );
         throw wrongContent(target, "a blob whose digest is not the one asked for", digest.text, actual.text);
       }
-      await blobs.commit(temp, digest);
-      await blobs.link(target.name, digest);
+      await blobs.commitAndLink(temp, digest, target.name);
       stored({ digest, size: hashedBytes });
     } finally {
       await storage.delete(layout.uploadDir(target.name, id));

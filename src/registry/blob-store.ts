@@ -61,6 +61,12 @@ export function createBlobStore(storage: StorageDriver) {
       await storage.move(path, layout.blobData(digest));
     },
 
+    /** `commit`, then `link` into repository `name`, their waits for the disk overlapped. */
+    async commitAndLink(path: string, digest: Digest, name: string): Promise<void> {
+      await keepFromCollection(storage, digest);
+      await storage.moveAndPut(path, layout.blobData(digest), layout.layerLink(name, digest), digest.text);
+    },
+
     /** Stores small content (a manifest) under its digest. */
     async put(digest: Digest, content: Buffer): Promise<void> {
       if (await exists(digest)) return;

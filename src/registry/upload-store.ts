@@ -196,9 +196,10 @@ export function createUploadStore(storage: StorageDriver, blobs: BlobStore) {
           });
         }
         if (total === 0) await storage.putContent(layout.uploadData(name, id), Buffer.alloc(0));
-        await blobs.commit(layout.uploadData(name, id), digest);
-        await blobs.link(name, digest);
-        await cancel(name, id);
+        await blobs.commitAndLink(layout.uploadData(name, id), digest, name);
+        // Its data is in the blob store now: what is left is its start time and digest record.
+        hashes.delete(key(name, id));
+        await storage.delete(layout.uploadDir(name, id), { small: true });
         return total;
       });
     },

@@ -22,7 +22,7 @@ export interface StorageDriver {
   /**
    * Replaces a small file so that readers see either the old or the new content, never a mix, durably.
    * `durable: false` is for a file whose loss in a power cut costs nothing (an upload's start time): it is
-   * written in place, unsynced, and a reader may briefly see it empty.
+   * written in place, unsynced, and a reader that does not hold its lock may briefly see it torn.
    */
   putContent(path: string, content: Buffer | string, options?: { durable?: boolean }): Promise<void>;
   /** Streams a file or a byte range of it; undefined when it does not exist. */
@@ -51,8 +51,16 @@ export interface StorageDriver {
   list(path: string): Promise<string[]>;
   /** Makes a finished file durable, then moves it into place atomically, replacing what is there. */
   move(from: string, to: string): Promise<void>;
-  /** Removes a file or a whole directory; no error when it does not exist. */
-  delete(path: string): Promise<void>;
+  /**
+   * `move`, then `putContent` of a small file that refers to the moved one, with their waits for the disk
+   * overlapped: both are durable when it resolves, and the small file never appears before the moved one.
+   */
+  moveAndPut(from: string, to: string, path: string, content: string): Promise<void>;
+  /**
+   * Removes a file or a whole directory; no error when it does not exist. `small`: a directory of a few
+   * small files (what a finished upload leaves), removed at once instead of a thread-pool round trip a file.
+   */
+  delete(path: string, options?: { small?: boolean }): Promise<void>;
   /**
    * Runs `task` while no other holder of the same key runs, in this process or any other using this storage
    * (the server's workers, admin commands): an upload's chunks, a tag's updates.

@@ -47,7 +47,8 @@ export function withTypedErrors(driver: StorageDriver): StorageDriver {
     stat: (path) => driver.stat(path).catch(rethrow),
     list: (path) => driver.list(path).catch(rethrow),
     move: (from, to) => driver.move(from, to).catch(rethrow),
-    delete: (path) => driver.delete(path).catch(rethrow),
+    moveAndPut: (from, to, path, content) => driver.moveAndPut(from, to, path, content).catch(rethrow),
+    delete: (path, options) => driver.delete(path, options).catch(rethrow),
     withLock: (key, task) => driver.withLock(key, task).catch(rethrow),
   };
 }
