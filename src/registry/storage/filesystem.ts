@@ -3,7 +3,6 @@ import { stageFile, syncDirectory, writeFileAtomic } from "../../fs/atomic-file.
 import { withLock } from "../../fs/lock-file.js";
 import { streamToFile } from "../../fs/stream-to-file.js";
 import {
-  close as closeCallback,
   closeSync,
   constants,
   existsSync,
@@ -11,7 +10,6 @@ import {
   fsync,
   ftruncateSync,
   mkdirSync,
-  open as openCallback,
   openSync,
   readFileSync,
   renameSync,
@@ -78,18 +76,16 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async append(path, offset, source, observe) {
       const target = full(path);
-      const fd = await openFd(target, offset === 0 ? "w" : "r+").catch(async (error: unknown) => {
-        if (!isMissing(error)) throw error;
-        mkdirSync(dirname(target), { recursive: true });
-        return openFd(target, offset === 0 ? "w" : "r+");
-      });
+      // Opened and closed at once, as getContent reads: a thread-pool round trip each cost more than the call.
+      let fd = -1;
+      inDirectory(target, () => (fd = openSync(target, offset === 0 ? "w" : "r+")));
       try {
         return await streamToFile(source instanceof Readable ? source : Readable.from(source), fd, offset, observe);
       } catch (error) {
         await truncate(target, offset).catch(() => undefined);
         throw error;
       } finally {
-        await closeFd(fd);
+        closeSync(fd);
       }
     },
 
@@ -189,8 +185,6 @@ function inDirectory(target: string, write: () => void): void {
 }
 
 const fsyncFd = promisify(fsync);
-const openFd = promisify(openCallback);
-const closeFd = promisify(closeCallback);
 
 const sendChunkBytes = 1024 * 1024;
 
