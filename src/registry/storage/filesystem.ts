@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { stageFile, syncDirectory, writeFileAtomic } from "../../fs/atomic-file.js";
+import { createBufferPool } from "../../fs/buffer-pool.js";
 import { withLock } from "../../fs/lock-file.js";
 import { streamToFile } from "../../fs/stream-to-file.js";
 import {
@@ -186,22 +187,24 @@ function inDirectory(target: string, write: () => void): void {
 
 const fsyncFd = promisify(fsync);
 
-const sendChunkBytes = 1024 * 1024;
+// Two buffers a transfer; kept for four transfers at once, beyond that they are made and dropped.
+const sendBuffers = createBufferPool(1024 * 1024, 8);
 
 /**
  * Reads the range in 1 MiB chunks into two buffers used in turn — one is read into while the other is being
  * written — so a transfer holds 2 MiB however long it runs. (A read stream allocates a new buffer per chunk;
- * with a few clients pulling at once, the garbage grows faster than the collector looks at it.)
+ * with a few clients pulling at once, the garbage grows faster than the collector looks at it.) The buffers go
+ * back to the pool only once the socket has taken every chunk; a transfer that failed may still be writing one.
  */
 async function sendFile(file: FileHandle, sink: Writable, range: ByteRange): Promise<void> {
-  const buffers = [Buffer.allocUnsafeSlow(sendChunkBytes), Buffer.allocUnsafeSlow(sendChunkBytes)];
+  const buffers: Buffer[] = [];
   const gone = new Promise<never>((_, reject) =>
     sink.once("close", () => reject(Object.assign(new Error("the client went away"), { code: "ECONNRESET" }))),
   );
   gone.catch(() => undefined);
   let written: Promise<void> = Promise.resolve();
   for (let position = range.start, turn = 0; position <= range.end; turn++) {
-    const buffer = buffers[turn % 2] as Buffer;
+    const buffer = (buffers[turn % 2] ??= sendBuffers.take());
     const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, range.end + 1 - position), position);
     if (bytesRead === 0) throw new Error(`the file ended ${range.end + 1 - position} bytes early`);
     await Promise.race([written, gone]);
@@ -210,6 +213,7 @@ async function sendFile(file: FileHandle, sink: Writable, range: ByteRange): Pro
     position += bytesRead;
   }
   await Promise.race([written, gone]);
+  for (const buffer of buffers) sendBuffers.giveBack(buffer);
 }
 
 async function openToRead(path: string): Promise<FileHandle | undefined> {
