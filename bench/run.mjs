@@ -56,13 +56,17 @@ async function prepareImages(setup, opts, sessions) {
 
 const portOf = (url) => Number(new URL(url).port);
 
+let started = 0;
+
 async function runSession({ session, side, round, opts, setup, images, samples, tls, rows }) {
   const variant = session.static
     ? { root: images.big.dir }
     : side.id === floor.id
       ? { root: images[session.image].dir }
       : session.variant;
-  const instance = await side.start(setup, variant);
+  const instance = await side.start(setup, variant, {
+    profileName: `${String(++started).padStart(3, "0")}-${session.id}-round${round + 1}`,
+  });
   const label = `round ${round + 1}/${opts.rounds} ${session.id.padEnd(14)} ${side.label.padEnd(31)}`;
   const record = (row, value, detail) => {
     samples.record(row, side.id, value, detail);
@@ -129,7 +133,7 @@ async function main() {
     `${opts.full ? "full" : "scaled-down"} run: ${opts.rounds} round(s), sessions ${sessions.map((s) => s.id).join(", ")}`,
   );
 
-  const { setup, firstStartMs } = await prepareSetup({ dist: opts.portcullis });
+  const { setup, firstStartMs } = await prepareSetup({ dist: opts.portcullis, cpuProf: opts.cpuProf });
   const images = await prepareImages(setup, opts, sessions);
   const samples = createSamples();
   const tls = {};

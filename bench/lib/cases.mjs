@@ -2,6 +2,8 @@
 // server (new port, empty storage root) on one side, running the cases that share it: the 512 MiB image is
 // pushed once and then pulled, fetched and asked about; every other push gets a session of its own.
 
+import fs from "node:fs";
+import path from "node:path";
 import { abRate, curlGet, curlPut, skopeoPull, skopeoPush } from "./clients.mjs";
 import { expectStatus, request } from "./http-client.mjs";
 import { checkAllBlobsArrived, MANIFEST_TYPE, storedBlobs } from "./images.mjs";
@@ -70,7 +72,7 @@ export function tableRows(opts) {
 }
 
 // The cases whose CPU seconds get rows of their own, on both ends of the connection.
-const CPU_CASES = ["push-big", "pull-big", "push-many1", "pull-many1", "pull-clients"];
+const CPU_CASES = ["push-big", "pull-big", "push-many1", "pull-many1", "push-many2", "pull-many2", "pull-clients"];
 
 /**
  * The rows of the second table: CPU seconds each measured operation cost the server's processes (lower is
@@ -91,12 +93,20 @@ export function cpuRows(opts) {
 /** Runs `operation` and records the CPU seconds it cost the server and the clients under `row`'s CPU rows. */
 async function counted(instance, ctx, row, operation) {
   const cpu = instance.cpu.phase();
+  const startUs = monotonicMicroseconds();
   const result = await operation();
   const spent = cpu.end();
+  // On the clock a CPU profile's sample times are on, so bench/profile-summary.mjs can cut out this phase.
+  if (instance.profileDir) {
+    const line = JSON.stringify({ phase: row, startUs, endUs: monotonicMicroseconds() });
+    fs.appendFileSync(path.join(instance.profileDir, "phases.jsonl"), `${line}\n`);
+  }
   ctx.record(`cpu-server-${row}`, spent.server);
   ctx.record(`cpu-client-${row}`, spent.clients);
   return result;
 }
+
+const monotonicMicroseconds = () => Number(process.hrtime.bigint() / 1000n);
 
 // Each side's GET of the big blob is taken this many times a round (each a sample), and so is the ceiling.
 const GETS = 3;

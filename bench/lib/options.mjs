@@ -40,6 +40,9 @@ export const usage = `usage: npm run bench [-- options]      (or node bench/run.
   --portcullis FILE   BENCH_PORTCULLIS   the CLI to run (default dist/cli/main.js; e.g. a copy of a good build)
   --out FILE          BENCH_OUT          where the report goes (default bench/RESULTS.md for a full run,
                                          bench/results/last-run.md for a scaled-down one)
+  --cpu-prof DIR      BENCH_CPU_PROF     run Portcullis under node --cpu-prof, a dir per server start under DIR
+                                         with each measured phase's times; node bench/profile-summary.mjs DIR
+                                         says where each phase's CPU went (a profiled run is never a full one)
 Quick run: BENCH_ROUNDS=1 BENCH_BIG_MIB=64 BENCH_CASES=curl-get,head npm run bench`;
 
 function list(flag, text, allowed) {
@@ -73,6 +76,7 @@ export function parseOptions(argv, env, projectRoot) {
     sides: "BENCH_SIDES",
     portcullis: "BENCH_PORTCULLIS",
     out: "BENCH_OUT",
+    cpuProf: "BENCH_CPU_PROF",
   };
   for (const [key, name] of Object.entries(fromEnv)) if (env[name]) given[key] = [name, env[name]];
   const flags = {
@@ -86,6 +90,7 @@ export function parseOptions(argv, env, projectRoot) {
     "--sides": "sides",
     "--portcullis": "portcullis",
     "--out": "out",
+    "--cpu-prof": "cpuProf",
   };
   parseFlags(argv, usage, (flag, value) => {
     if (!(flag in flags)) return false;
@@ -97,10 +102,11 @@ export function parseOptions(argv, env, projectRoot) {
     if (key === "cases") opts.cases = list(name, text, CASES);
     else if (key === "sides") opts.sides = list(name, text, SIDES);
     else if (key === "layers") opts.layers = layerCounts(name, text);
-    else if (key === "portcullis" || key === "out") opts[key] = path.resolve(text);
+    else if (key === "portcullis" || key === "out" || key === "cpuProf") opts[key] = path.resolve(text);
     else opts[key] = positiveInt(usage, name, text);
   }
   opts.full =
+    !opts.cpuProf &&
     opts.rounds >= DEFAULTS.rounds &&
     opts.seconds >= DEFAULTS.seconds &&
     ["bigMiB", "clients", "connections"].every((k) => opts[k] === DEFAULTS[k]) &&

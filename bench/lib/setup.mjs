@@ -17,7 +17,7 @@ function htpasswdLine(user) {
 }
 
 /** Resolves to `{ setup, firstStartMs }`: the shared set-up, and how long Portcullis's first start took. */
-export async function prepareSetup({ dist }) {
+export async function prepareSetup({ dist, cpuProf = null }) {
   const work = await makeTempDir("bench-");
   // nginx's workers (not root) serve the images under it for the ceiling.
   await fsp.chmod(work, 0o755);
@@ -34,6 +34,7 @@ export async function prepareSetup({ dist }) {
   let agent = null;
   const setup = {
     dist,
+    cpuProf,
     cli,
     work,
     user,

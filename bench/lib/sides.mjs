@@ -195,8 +195,11 @@ export const portcullis = {
   id: "portcullis",
   label: "Portcullis",
   auth: "bearer token from /token (Basic, bcrypt, credential cache)",
-  /** `variant.credentialCacheSeconds` sets that config key. */
-  async start(setup, variant = {}) {
+  /**
+   * `variant.credentialCacheSeconds` sets that config key. Under `setup.cpuProf` every process of this start
+   * writes its CPU profile on exit to a dir of its own there, named `profileName`.
+   */
+  async start(setup, variant = {}, { profileName = "first-start" } = {}) {
     if (!fs.existsSync(setup.dist)) throw new Error(`${setup.dist} is missing; run npm run build first`);
     const port = await freePort();
     const dir = await makeTempDir("bench-portcullis-");
@@ -204,6 +207,9 @@ export const portcullis = {
     const config = path.join(dir, "portcullis.yaml");
     await fsp.writeFile(config, portcullisConfig({ htpasswd: setup.htpasswd, ...variant }));
     const url = `https://127.0.0.1:${port}`;
+    const profileDir = setup.cpuProf ? path.join(setup.cpuProf, profileName) : null;
+    if (profileDir) await fsp.mkdir(profileDir, { recursive: true });
+    const profileFlags = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
     const args = [setup.cli, "serve", "--config", config, "--data", data, "--certs", setup.certsDir];
     const instance = await launch({
       setup,
@@ -216,7 +222,7 @@ export const portcullis = {
         spawnTracked(
           "portcullis",
           process.execPath,
-          [...binFlags(setup.dist), ...args, "--listen", `127.0.0.1:${port}`],
+          [...binFlags(setup.dist), ...profileFlags, ...args, "--listen", `127.0.0.1:${port}`],
           {
             cwd: dir,
             env: portcullisEnv(dir),
@@ -229,6 +235,7 @@ export const portcullis = {
       extra: {
         tokenUrl: (scope) => portcullisTokenUrl(url, setup.agent(), scope),
         basic: basic(setup.user),
+        profileDir,
       },
     });
     // Its first process answers before its workers are up; the cases measure all of them serving.
