@@ -80,6 +80,21 @@ describe("a full storage disk", () => {
     if (status.status === 204) expect(status.headers.range).toBe("0-0");
   });
 
+  it("answers a chunk that fills the disk while its body still arrives with 507, not a reset connection", async () => {
+    await disk.free();
+    const start = await client.send("POST", "/v2/full/app/blobs/uploads/", { repo: "full/app" });
+    expect(start.status).toBe(202);
+    await disk.fill();
+    // Many write batches long: the first write fails with most of the body still to come.
+    const patch = await client.send("PATCH", new URL(String(start.headers.location), server.url).pathname, {
+      repo: "full/app",
+      headers: { "Content-Type": "application/octet-stream" },
+      body: randomBytes(24 * 1024 * 1024),
+    });
+    expect(patch.status).toBe(507);
+    expect(errorCode(patch.body)).toMatchObject({ code: "STORAGE_FULL" });
+  });
+
   it("refuses a manifest push with 507 and leaves no tag behind", async () => {
     const manifest = stored.manifest.toString().replace('"os":"linux"', '"os":"linux"');
     const body = Buffer.from(JSON.stringify({ ...JSON.parse(manifest), annotations: { again: "yes" } }));
