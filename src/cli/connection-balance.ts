@@ -12,7 +12,8 @@ const reportEveryMs = 20;
  * kernel gives each connection to whichever process asks first: one woken by a burst (a client opening 32
  * keep-alive connections at once) takes all of it, and the others idle as long as those connections live.
  * So each process counts its open connections and tells its peers, and one that holds `handOverMargin`
- * more than a peer hands the new connection to it.
+ * more than a peer hands the new connection to it. (Workers know only the first process as a peer: it hands
+ * over to any worker, a worker only back to it.)
  */
 export function createConnectionBalance(report: (open: number) => void) {
   let open = 0;
@@ -39,6 +40,9 @@ export function createConnectionBalance(report: (open: number) => void) {
         scheduleReport();
       });
     },
+
+    /** This process's open connections. */
+    open: () => open,
 
     /** A peer's open connections, as it last said. */
     peerReported(peer: number, count: number): void {

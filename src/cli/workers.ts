@@ -90,6 +90,16 @@ export async function startWorkers(options: {
     balance.serving(socket);
     here(socket);
   };
+  // Connections on their way to a worker. Node holds back a send until the one before it is acknowledged,
+  // and a worker that dies meanwhile answers none of them: those left here are served by this process.
+  const handing = new Map<number, Set<Socket>>();
+  const handOver = (id: number, worker: ChildProcess, socket: Socket) => {
+    const sending = handing.get(id) ?? new Set<Socket>();
+    handing.set(id, sending.add(socket));
+    worker.send({ type: "connection" } satisfies ToWorker, socket, (error) => {
+      if (sending.delete(socket) && error) reclaim(socket, serveHere);
+    });
+  };
 
   function start(id: number): Promise<void> {
     const child = fork(process.argv[1] as string, process.argv.slice(2), {
@@ -105,10 +115,14 @@ export async function startWorkers(options: {
         ready.set(id, child);
         balance.peerReported(id, 0);
         child.send({ type: "listen" } satisfies ToWorker, listener.server);
+        // This process reports only when its count changes: a worker restarted under steady load needs it now.
+        child.send({ type: "load", open: balance.open() } satisfies ToWorker);
         resolve();
       });
       child.once("exit", (code, signal) => {
         balance.peerGone(id);
+        for (const socket of handing.get(id) ?? []) reclaim(socket, serveHere);
+        handing.delete(id);
         const wasReady = ready.delete(id);
         if (!wasReady) return reject(new Error(`server process ${id} exited before it was ready (${signal ?? code})`));
         if (stopping) return;
@@ -127,13 +141,7 @@ export async function startWorkers(options: {
       socket.resume();
       return serveHere(socket);
     }
-    worker.send({ type: "connection" } satisfies ToWorker, socket, (error) => {
-      // The worker went away between the choice and the send: this process serves the connection instead.
-      if (error && !socket.destroyed) {
-        socket.resume();
-        serveHere(socket);
-      }
-    });
+    handOver(to as number, worker, socket);
   });
 
   try {
@@ -158,6 +166,17 @@ export async function startWorkers(options: {
       await stopAll();
     },
   };
+}
+
+/**
+ * Serves a connection whose hand-over failed, if this process still holds it: a send takes the socket's
+ * handle out at once, and one that fails after that leaves nothing here to serve.
+ */
+function reclaim(socket: Socket, serve: (socket: Socket) => void): void {
+  if (socket.destroyed) return;
+  if ((socket as Socket & { _handle: unknown })._handle == null) return void socket.destroy();
+  socket.resume();
+  serve(socket);
 }
 
 function stopOne(child: ChildProcess): Promise<void> {
@@ -195,10 +214,7 @@ export function serveHandedConnections(accept: (socket: Socket) => void, close: 
   const acceptedHere = (socket: Socket) => {
     if (balance.handOverTo() === firstProcess && process.connected) {
       process.send?.({ type: "connection" } satisfies FromWorker, socket, undefined, (error) => {
-        if (error && !socket.destroyed) {
-          socket.resume();
-          serve(socket);
-        }
+        if (error) reclaim(socket, serve);
       });
       return;
     }

@@ -154,8 +154,9 @@ describe("serve with a worker per core", () => {
     const workers = await servedBy("GET", /^\/v2\/burst\/c\d+\/tags\/list$/, 16);
     for (const socket of sockets) socket.destroy();
     expect(workers).toHaveLength(16);
-    // Hand-overs wait for a difference of 4 open connections: 16 end up no worse than 10 : 6.
-    for (const worker of [0, 1]) expect(workers.filter((w) => w === worker).length).toBeGreaterThanOrEqual(6);
+    // Hand-overs wait for a difference of 4 open connections: 16 end up no worse than 10 : 6, or 11 : 5 when a
+    // keep-alive connection an earlier test left open counts on one side. Without hand-overs: often 16 : 0.
+    for (const worker of [0, 1]) expect(workers.filter((w) => w === worker).length).toBeGreaterThanOrEqual(5);
   });
 
   it("completes a chunked upload whose requests land on different workers, with the right digest", async () => {
