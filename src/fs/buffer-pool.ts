@@ -1,6 +1,6 @@
 /**
  * Buffers of one size, kept for the next user once given back. A blob read out through a new pair of 1 MiB
- * buffers per request leaves 2 MiB of garbage outside the heap each time, and V8 answers that much external
+ * buffers per request left 2 MiB of garbage outside the heap each time, and V8 answers that much external
  * memory with full collections: a quarter of a pull's CPU, for 256 KiB layers.
  */
 export interface BufferPool {

@@ -55,13 +55,10 @@ export function createBlobStore(storage: StorageDriver) {
       await storage.delete(layout.layerLinkDir(name, digest));
     },
 
-    /** Moves a finished, verified file into the blob store. Concurrent commits of one digest both succeed. */
-    async commit(path: string, digest: Digest): Promise<void> {
-      await keepFromCollection(storage, digest);
-      await storage.move(path, layout.blobData(digest));
-    },
-
-    /** `commit`, then `link` into repository `name`, their waits for the disk overlapped. */
+    /**
+     * Moves a finished, verified file into the blob store and links it into repository `name`, their waits
+     * for the disk overlapped. Concurrent commits of one digest both succeed.
+     */
     async commitAndLink(path: string, digest: Digest, name: string): Promise<void> {
       await keepFromCollection(storage, digest);
       await storage.moveAndPut(path, layout.blobData(digest), layout.layerLink(name, digest), digest.text);

@@ -49,11 +49,10 @@ export interface StorageDriver {
   stat(path: string): Promise<FileInfo | undefined>;
   /** Names of a directory's entries, sorted; empty when it does not exist. */
   list(path: string): Promise<string[]>;
-  /** Makes a finished file durable, then moves it into place atomically, replacing what is there. */
-  move(from: string, to: string): Promise<void>;
   /**
-   * `move`, then `putContent` of a small file that refers to the moved one, with their waits for the disk
-   * overlapped: both are durable when it resolves, and the small file never appears before the moved one.
+   * Makes a finished file durable and moves it into place atomically (replacing what is there), then
+   * `putContent` of a small file that refers to it, their waits for the disk overlapped: both are durable
+   * when it resolves, and while it runs the small file never appears before the moved one.
    */
   moveAndPut(from: string, to: string, path: string, content: string): Promise<void>;
   /**

@@ -46,7 +46,6 @@ export function withTypedErrors(driver: StorageDriver): StorageDriver {
     truncate: (path, size) => driver.truncate(path, size).catch(rethrow),
     stat: (path) => driver.stat(path).catch(rethrow),
     list: (path) => driver.list(path).catch(rethrow),
-    move: (from, to) => driver.move(from, to).catch(rethrow),
     moveAndPut: (from, to, path, content) => driver.moveAndPut(from, to, path, content).catch(rethrow),
     delete: (path, options) => driver.delete(path, options).catch(rethrow),
     withLock: (key, task) => driver.withLock(key, task).catch(rethrow),
