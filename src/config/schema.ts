@@ -299,7 +299,11 @@ const rateLimitSchema = z
     ),
     loginFailuresPerIp: lockoutSchema(100, 900, 900, "Wrong passwords from one address, whatever the account."),
     tokenRequestsPerIp: windowSchema(600, 60, "Token requests from one address."),
-    requestsPerAccount: windowSchema(20_000, 60, "`/v2/` requests of one account."),
+    requestsPerAccount: windowSchema(
+      100_000,
+      60,
+      "`/v2/` requests of one account: a brake on a runaway client, above what one busy CI account sends.",
+    ),
   })
   .strict();
 
