@@ -9,7 +9,8 @@
 import fs from "node:fs";
 import path from "node:path";
 
-const usage = "usage: node bench/profile-summary.mjs DIR [--top N]   (DIR: what --cpu-prof was given, or one start in it)";
+const usage =
+  "usage: node bench/profile-summary.mjs DIR [--top N]   (DIR: what --cpu-prof was given, or one start in it)";
 
 function parseArgs(argv) {
   let dir = null;

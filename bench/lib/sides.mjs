@@ -8,6 +8,7 @@
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { makeTempDir, removeTempDir } from "./cleanup.mjs";
 import { dockerRegistryConfig } from "./docker-registry-config.mjs";
 import { freePort } from "./free-port.mjs";
@@ -294,6 +295,31 @@ export const floor = {
       storageRoot: null,
       dirs: [dir],
       spawnAll: () => [spawnTracked(NGINX, NGINX, nginxArgs(conf), { detached: true })],
+      answered: () => true,
+      authorization: async () => null,
+    });
+  },
+};
+
+/** The floor's protocol answered by a bare Node HTTPS server (bench/node-floor.mjs; not a side of the bench). */
+export const nodeFloor = {
+  id: "node-floor",
+  label: "floor: bare Node HTTPS answering from files",
+  auth: "none, and nothing stored (see node-floor-server.mjs)",
+  reference: false,
+  async start(setup, { root }) {
+    const port = await freePort();
+    const server = path.join(path.dirname(fileURLToPath(import.meta.url)), "node-floor-server.mjs");
+    return launch({
+      setup,
+      url: `https://127.0.0.1:${port}`,
+      storageRoot: null,
+      dirs: [],
+      spawnAll: () => [
+        spawnTracked("node", process.execPath, [server, String(port), setup.tls.cert, setup.tls.key, root], {
+          detached: true,
+        }),
+      ],
       answered: () => true,
       authorization: async () => null,
     });
