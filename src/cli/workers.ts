@@ -82,6 +82,8 @@ export async function startWorkers(options: {
 }): Promise<Workers> {
   const { listener, here, logger } = options;
   const ready = new Map<number, ChildProcess>();
+  // A worker being (re)started is not ready yet, and is stopped as soon as it is if the stop came first.
+  const starting = new Set<ChildProcess>();
   let stopping = false;
   const balance = createConnectionBalance((open) => {
     for (const child of ready.values()) if (child.connected) child.send({ type: "load", open } satisfies ToWorker);
@@ -107,11 +109,18 @@ export async function startWorkers(options: {
       execArgv: [...process.execArgv.filter((flag) => !flag.startsWith(semiSpaceFlag)), `${semiSpaceFlag}=4`],
       stdio: "inherit",
     });
+    starting.add(child);
     return new Promise((resolve, reject) => {
       child.on("message", (message: FromWorker, handed?: Socket) => {
         if (message?.type === "load") balance.peerReported(id, message.open);
         if (message?.type === "connection" && handed) serveHere(handed);
         if (message?.type !== "ready") return;
+        starting.delete(child);
+        // stopAll is already waiting for its exit; the stop it sent may have come before the worker listened.
+        if (stopping) {
+          if (child.connected) child.send({ type: "stop" } satisfies ToWorker);
+          return resolve();
+        }
         ready.set(id, child);
         balance.peerReported(id, 0);
         child.send({ type: "listen" } satisfies ToWorker, listener.server);
@@ -120,12 +129,13 @@ export async function startWorkers(options: {
         resolve();
       });
       child.once("exit", (code, signal) => {
+        starting.delete(child);
         balance.peerGone(id);
         for (const socket of handing.get(id) ?? []) reclaim(socket, serveHere);
         handing.delete(id);
         const wasReady = ready.delete(id);
+        if (stopping) return resolve();
         if (!wasReady) return reject(new Error(`server process ${id} exited before it was ready (${signal ?? code})`));
-        if (stopping) return;
         logger.error({ worker: id, code, signal }, "a server process died; starting another");
         start(id).catch((error: unknown) =>
           logger.error({ err: error, worker: id }, "could not restart a server process"),
@@ -153,7 +163,7 @@ export async function startWorkers(options: {
   }
 
   async function stopAll(): Promise<void> {
-    await Promise.all([...ready.values()].map(stopOne));
+    await Promise.all([...ready.values(), ...starting].map(stopOne));
   }
 
   return {
@@ -238,5 +248,7 @@ export function serveHandedConnections(accept: (socket: Socket) => void, close: 
   // A signal sent to the whole process group is the first process's to handle: it stops its workers.
   process.on("SIGINT", () => undefined);
   process.on("SIGTERM", () => undefined);
+  // The first process went away while this one was starting: its disconnect came before anyone listened.
+  if (!process.connected) return stop();
   process.send?.({ type: "ready" } satisfies FromWorker);
 }

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { connect as netConnect, type Socket } from "node:net";
 import { join } from "node:path";
@@ -337,6 +338,41 @@ describe("serve with a worker per core, while it starts", () => {
     } finally {
       await child.stop();
       await home.stop();
+    }
+  });
+});
+
+describe("serve with a worker per core, stopping", () => {
+  const childrenOf = (pid: number) =>
+    readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number);
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it("stops a worker that is still being restarted when the stop comes, before it exits itself", async () => {
+    const serve = await startPortcullisServe({ env: { PORTCULLIS_WORKERS: "2" } });
+    try {
+      const [worker] = childrenOf(serve.process.pid);
+      expect(worker).toBeDefined();
+      process.kill(worker as number, "SIGKILL");
+      let replacement: number | undefined;
+      for (let i = 0; i < 1000 && replacement === undefined; i++) {
+        replacement = childrenOf(serve.process.pid).find((pid) => pid !== worker);
+        if (replacement === undefined) await sleep(5);
+      }
+      expect(replacement).toBeDefined();
+      // The replacement takes a few hundred ms to start: the stop comes while it does.
+      process.kill(serve.process.pid, "SIGTERM");
+      expect(await serve.process.exited).toEqual({ code: 0, signal: null });
+      expect(alive(replacement as number)).toBe(false);
+      expect(await serve.output()).not.toMatch(/could not restart/);
+    } finally {
+      await serve.stop();
     }
   });
 });
