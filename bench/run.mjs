@@ -110,7 +110,9 @@ async function runSession({ session, side, round, opts, setup, images, samples, 
   }
   for (const note of stopped.notes) samples.warn(`${side.label}, ${session.id} session, round ${round + 1}: ${note}`);
   if (stopped.exitedOutput) {
-    console.error(`${label} a server process exited during the session; the servers' output:\n${stopped.exitedOutput}`);
+    console.error(
+      `${label} a server process exited during the session or outlived its first process; the servers' output:\n${stopped.exitedOutput}`,
+    );
     samples.keepLog(`${side.label}, ${session.id} session, round ${round + 1}`, stopped.exitedOutput);
   }
   samples.countProcesses(side.id, stopped.processCount);

@@ -41,15 +41,20 @@ async function launch({ setup, url, storageRoot, dirs, spawnAll, answered, autho
     const exact = memory.exact();
     memory.stop();
     const notes = [];
+    if (exited.length > 0) notes.push(`processes exited while it ran: ${exited.join(", ")}`);
+    let outlived = false;
+    for (const proc of [...procs].reverse()) {
+      const { killed, leftovers, ended } = await proc.stop();
+      if (killed) notes.push(`${proc.name} ignored SIGTERM and was killed`);
+      if (leftovers)
+        notes.push(`processes of ${proc.name}'s group outlived it (it ended with ${ended}) and were killed`);
+      outlived ||= leftovers;
+    }
     // The servers' own words on why (a worker's crash, its replacement) are in their output.
     const exitedOutput =
-      exited.length > 0 ? procs.map((p) => `--- ${p.name} ---\n${tail(p.output(), 6000)}`).join("\n") : null;
-    if (exited.length > 0) notes.push(`processes exited while it ran: ${exited.join(", ")}`);
-    for (const proc of [...procs].reverse()) {
-      const { killed, leftovers } = await proc.stop();
-      if (killed) notes.push(`${proc.name} ignored SIGTERM and was killed`);
-      if (leftovers) notes.push(`processes of ${proc.name}'s group outlived it and were killed`);
-    }
+      exited.length > 0 || outlived
+        ? procs.map((p) => `--- ${p.name} ---\n${tail(p.output(), 6000)}`).join("\n")
+        : null;
     for (const dir of dirs) await removeTempDir(dir);
     if (!exact) notes.push("peak RSS could not be reset per phase (not root?): phase peaks are lifetime peaks");
     return { lifetimePeakBytes, processCount, processPeaks, notes, exitedOutput };

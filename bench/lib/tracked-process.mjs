@@ -40,8 +40,8 @@ export function spawnTracked(name, cmd, args, options = {}) {
     alive: () => child.exitCode === null && child.signalCode === null,
     /**
      * SIGTERM to the process (a leader stops its own workers), SIGKILL after STOP_GRACE_MS. Resolves to
-     * `{ stopSeconds, killed, leftovers }`: `leftovers` when processes of its group were still there after it
-     * had exited (they are killed then).
+     * `{ stopSeconds, killed, leftovers, ended }`: `leftovers` when processes of its group were still there
+     * after it had exited (they are killed then); `ended`, how it exited ("code 0", "signal SIGKILL").
      */
     async stop() {
       const stopping = performance.now();
@@ -63,7 +63,9 @@ export function spawnTracked(name, cmd, args, options = {}) {
         killChild(child, "SIGKILL");
       }
       untrackChild(child);
-      return { stopSeconds: (performance.now() - stopping) / 1000, killed, leftovers };
+      const { code, signal } = await exited;
+      const ended = signal ? `signal ${signal}` : `code ${code}`;
+      return { stopSeconds: (performance.now() - stopping) / 1000, killed, leftovers, ended };
     },
   };
 }
