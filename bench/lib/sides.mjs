@@ -255,28 +255,34 @@ export const portcullis = {
   },
 };
 
+/** A server on `port` that stores nothing and asks for no credentials; `dirs` are removed when it stops. */
+function launchOpen(setup, port, dirs, spawn) {
+  return launch({
+    setup,
+    url: `https://127.0.0.1:${port}`,
+    storageRoot: null,
+    dirs,
+    spawnAll: () => [spawn()],
+    answered: () => true,
+    authorization: async () => null,
+  });
+}
+
+/** nginx in a temp prefix of its own, serving `serverBlock(port)`. */
+async function startNginxServer(setup, prefix, serverBlock) {
+  const port = await freePort();
+  const dir = await makeTempDir(prefix);
+  const conf = await nginxPrefix(dir);
+  await fsp.writeFile(path.join(conf, "nginx.conf"), nginxMainConfig(conf, serverBlock(port)));
+  return launchOpen(setup, port, [dir], () => spawnTracked(NGINX, NGINX, nginxArgs(conf), { detached: true }));
+}
+
 export const staticCeiling = {
   id: "ceiling",
   label: "nginx static file, TLS 1.3",
   /** Serves the files of `root` (world-readable: nginx's workers are not root). */
-  async start(setup, { root }) {
-    const port = await freePort();
-    const dir = await makeTempDir("bench-ceiling-");
-    const conf = await nginxPrefix(dir);
-    await fsp.writeFile(
-      path.join(conf, "nginx.conf"),
-      nginxMainConfig(conf, staticFileServer({ port, root, tls: setup.tls })),
-    );
-    return launch({
-      setup,
-      url: `https://127.0.0.1:${port}`,
-      storageRoot: null,
-      dirs: [dir],
-      spawnAll: () => [spawnTracked(NGINX, NGINX, nginxArgs(conf), { detached: true })],
-      answered: () => true,
-      authorization: async () => null,
-    });
-  },
+  start: (setup, { root }) =>
+    startNginxServer(setup, "bench-ceiling-", (port) => staticFileServer({ port, root, tls: setup.tls })),
 };
 
 /** Not a reference (no ratio is taken against it): how fast skopeo itself goes on this machine. */
@@ -286,24 +292,8 @@ export const floor = {
   auth: "none, and nothing stored (see floorRegistryServer)",
   reference: false,
   /** Answers for the image in `root` (its `dir:` layout). */
-  async start(setup, { root }) {
-    const port = await freePort();
-    const dir = await makeTempDir("bench-floor-");
-    const conf = await nginxPrefix(dir);
-    await fsp.writeFile(
-      path.join(conf, "nginx.conf"),
-      nginxMainConfig(conf, floorRegistryServer({ port, root, tls: setup.tls })),
-    );
-    return launch({
-      setup,
-      url: `https://127.0.0.1:${port}`,
-      storageRoot: null,
-      dirs: [dir],
-      spawnAll: () => [spawnTracked(NGINX, NGINX, nginxArgs(conf), { detached: true })],
-      answered: () => true,
-      authorization: async () => null,
-    });
-  },
+  start: (setup, { root }) =>
+    startNginxServer(setup, "bench-floor-", (port) => floorRegistryServer({ port, root, tls: setup.tls })),
 };
 
 /** The floor's protocol answered by a bare Node HTTPS server (bench/node-floor.mjs; not a side of the bench). */
@@ -315,19 +305,8 @@ export const nodeFloor = {
   async start(setup, { root }) {
     const port = await freePort();
     const server = path.join(path.dirname(fileURLToPath(import.meta.url)), "node-floor-server.mjs");
-    return launch({
-      setup,
-      url: `https://127.0.0.1:${port}`,
-      storageRoot: null,
-      dirs: [],
-      spawnAll: () => [
-        spawnTracked("node", process.execPath, [server, String(port), setup.tls.cert, setup.tls.key, root], {
-          detached: true,
-        }),
-      ],
-      answered: () => true,
-      authorization: async () => null,
-    });
+    const args = [server, String(port), setup.tls.cert, setup.tls.key, root];
+    return launchOpen(setup, port, [], () => spawnTracked("node", process.execPath, args, { detached: true }));
   },
 };
 
