@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { connect as netConnect, type Socket } from "node:net";
 import { join } from "node:path";
@@ -11,6 +10,7 @@ import { httpsRequest, type HttpsResponse } from "../support/https-client.js";
 import { spawnDaemon } from "../support/daemon-process.js";
 import { freePort } from "../support/free-port.js";
 import { cliPath, startPortcullisServe, type PortcullisServe } from "../support/portcullis-serve.js";
+import { childPids } from "../support/processes.js";
 import { makeTempDir } from "../support/temp-dir.js";
 
 const sha256 = (content: Buffer | string) => `sha256:${createHash("sha256").update(content).digest("hex")}`;
@@ -343,8 +343,6 @@ describe("serve with a worker per core, while it starts", () => {
 });
 
 describe("serve with a worker per core, stopping", () => {
-  const childrenOf = (pid: number) =>
-    readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number);
   const alive = (pid: number) => {
     try {
       process.kill(pid, 0);
@@ -357,12 +355,12 @@ describe("serve with a worker per core, stopping", () => {
   it("stops a worker that is still being restarted when the stop comes, before it exits itself", async () => {
     const serve = await startPortcullisServe({ env: { PORTCULLIS_WORKERS: "2" } });
     try {
-      const [worker] = childrenOf(serve.process.pid);
+      const [worker] = childPids(serve.process.pid);
       expect(worker).toBeDefined();
       process.kill(worker as number, "SIGKILL");
       let replacement: number | undefined;
       for (let i = 0; i < 1000 && replacement === undefined; i++) {
-        replacement = childrenOf(serve.process.pid).find((pid) => pid !== worker);
+        replacement = childPids(serve.process.pid).find((pid) => pid !== worker);
         if (replacement === undefined) await sleep(5);
       }
       expect(replacement).toBeDefined();

@@ -16,6 +16,7 @@ import {
 } from "../support/docker-registry.js";
 import { MEDIA_TYPES, buildDockerSchema2Image, contentSummary, sha256, type BuiltImage } from "../support/images.js";
 import type { PortcullisServe } from "../support/portcullis-serve.js";
+import { childPids } from "../support/processes.js";
 import { fetchToken, tagsListAs } from "../support/registry-token.js";
 import { startServeWithConfig, type ServeWithConfig } from "../support/serve-with-config.js";
 import { copyImage, copyOverTls, pullOverTls, type TlsClientOptions } from "../support/skopeo.js";
@@ -76,10 +77,7 @@ async function peakRssMiB(pid: number, task: Promise<unknown>): Promise<number> 
       return 0;
     }
   };
-  const tree = () => [
-    pid,
-    ...readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number),
-  ];
+  const tree = () => [pid, ...childPids(pid)];
   let peak = 0;
   let running = true;
   const done = task.finally(() => (running = false));

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PortcullisServe } from "../support/portcullis-serve.js";
+import { childPids } from "../support/processes.js";
 import { startPortcullisServe } from "../support/portcullis-serve.js";
 import { createRandom } from "./support/hostile-requests.js";
 import { createRegistryClient, sha256, type PushedImage, type RegistryClient } from "./support/registry-client.js";
@@ -14,8 +15,7 @@ const lanes = 4;
 /** RSS of the server and its workers, in MiB. */
 function treeRssMiB(pid: number): number {
   const rss = (p: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0) / 1024;
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number);
-  return rss(pid) + children.reduce((sum, child) => sum + rss(child), 0);
+  return rss(pid) + childPids(pid).reduce((sum, child) => sum + rss(child), 0);
 }
 
 describe(`a ${seconds} s soak of mixed push, pull and delete (seed ${seed})`, () => {
